@@ -1,0 +1,353 @@
+"""The `cligym` command line: `cligym --help` lists the commands."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cligym_env.errors import CligymError
+from cligym_env.gold import repo_root
+
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="CLI-Gym: environment-repair tasks for terminal agents."
+)
+base_app = typer.Typer(no_args_is_help=True, help="The offline base image.")
+gold_app = typer.Typer(no_args_is_help=True, help="Gold environments: real projects whose tests pass.")
+task_app = typer.Typer(no_args_is_help=True, help="Tasks: make them from candidate faults.")
+app.add_typer(base_app, name="base")
+app.add_typer(gold_app, name="gold")
+app.add_typer(task_app, name="task")
+
+console = Console(stderr=True)
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON result on stdout.")]
+
+
+def _say(message: str) -> None:
+    console.print(f"[dim]{message}[/dim]", highlight=False)
+
+
+def _emit(data, as_json: bool, human: str | None = None) -> None:
+    if as_json:
+        print(json.dumps(data, indent=1, default=str))
+    elif human is not None:
+        console.print(human, highlight=False)
+
+
+@base_app.command("build")
+def base_build(
+    mirror: Annotated[
+        str | None,
+        typer.Option(
+            help="Debian mirror URL (default: $CLIGYM_DEBIAN_MIRROR, else this machine's apt sources)."
+        ),
+    ] = None,
+    from_image: Annotated[
+        str | None,
+        typer.Option("--from", help="Start from this image instead of debootstrap (needs a registry)."),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Rebuild even if the image exists.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Make the base image offline (debootstrap + docker import); cached, so the second build takes seconds."""
+    from cligym_env.runtime.base import build_base_image
+
+    image = build_base_image(mirror=mirror, from_image=from_image, force=force, progress=_say)
+    _emit({"image": image}, as_json, f"base image: [bold]{image}[/bold]")
+
+
+@gold_app.command("list")
+def gold_list(as_json: JsonOpt = False) -> None:
+    """List the gold environments under tasks/gold (or $CLIGYM_GOLD_ROOT)."""
+    from cligym_env.gold import list_golds
+
+    rows = []
+    for gold in list_golds():
+        record = gold.record()
+        rows.append(
+            {
+                "name": gold.name,
+                "version": gold.spec.version,
+                "language": gold.spec.language,
+                "passing_tests": len(record.passing) if record else None,
+                "test_seconds": record.test_seconds if record else None,
+                "description": gold.spec.description,
+            }
+        )
+    if as_json:
+        _emit(rows, True)
+        return
+    table = Table("name", "version", "language", "passing tests", "test s", "description")
+    for r in rows:
+        table.add_row(
+            r["name"],
+            r["version"],
+            r["language"],
+            str(r["passing_tests"] or "-"),
+            str(r["test_seconds"] or "-"),
+            r["description"],
+        )
+    Console().print(table)
+
+
+def _golds(refs: list[str], all_: bool):
+    from cligym_env.gold import list_golds, load_gold
+
+    if all_:
+        return list_golds()
+    if not refs:
+        raise CligymError("name at least one gold (a name under tasks/gold or a folder path), or pass --all")
+    return [load_gold(r) for r in refs]
+
+
+@gold_app.command("build")
+def gold_build(
+    refs: Annotated[list[str] | None, typer.Argument(help="Gold names or folders.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every gold under tasks/gold.")] = False,
+    force: Annotated[
+        bool, typer.Option(help="Rebuild even if an image with the same content hash exists.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Build gold images offline (downloads happen on the host first)."""
+    from cligym_env.gold_image import build_gold
+
+    out = []
+    for gold in _golds(refs or [], all_):
+        image, seconds = build_gold(gold, force=force, progress=_say)
+        out.append({"gold": gold.name, "image": image, "build_seconds": seconds})
+        _emit(
+            None,
+            False,
+            f"{gold.name}: [bold]{image}[/bold]" + (f" (built in {seconds}s)" if seconds else " (cached)"),
+        )
+    _emit(out, as_json)
+
+
+@gold_app.command("verify")
+def gold_verify(
+    refs: Annotated[list[str] | None, typer.Argument(help="Gold names or folders.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every gold under tasks/gold.")] = False,
+    runs: Annotated[
+        int, typer.Option(help="Test runs; tests whose outcome differs are flaky and left out.")
+    ] = 1,
+    as_json: JsonOpt = False,
+) -> None:
+    """Build each gold, run its tests in a fresh container, record the passing test ids (verified.json)."""
+    from cligym_env.gold_image import verify_gold
+
+    out = []
+    for gold in _golds(refs or [], all_):
+        record = verify_gold(gold, runs=runs, progress=_say)
+        out.append(
+            record.model_dump(exclude={"passing", "failing"})
+            | {"n_passing": len(record.passing), "n_failing": len(record.failing)}
+        )
+        _emit(
+            None,
+            False,
+            f"{gold.name}: [green]{len(record.passing)} passing[/green], {len(record.failing)} failing, "
+            f"{len(record.flaky)} flaky, tests {record.test_seconds}s -> {gold.path / 'verified.json'}",
+        )
+    _emit(out, as_json)
+
+
+@task_app.command("make")
+def task_make(
+    candidates: Annotated[
+        Path, typer.Argument(help="YAML file with a `candidates:` list (see tasks/seeds/).")
+    ],
+    out: Annotated[Path, typer.Option(help="Folder that receives the task folders.")] = Path(
+        "tasks/generated"
+    ),
+    as_json: JsonOpt = False,
+) -> None:
+    """Turn candidate faults into validated tasks (existing ids are skipped)."""
+    from cligym_env.inversion.candidate import Rejected, load_candidates, make_task
+    from cligym_env.task import Provenance
+
+    results = []
+    for cand in load_candidates(candidates):
+        if (out / cand.task_id()).exists():
+            results.append({"id": cand.task_id(), "status": "exists"})
+            continue
+        try:
+            task = make_task(cand, out, Provenance(inverter="manual"), progress=_say)
+            results.append({"id": task.id, "status": "made", "fail_to_pass": len(task.spec.fail_to_pass)})
+            _emit(None, False, f"[green]made[/green] {task.id} ({len(task.spec.fail_to_pass)} FAIL_TO_PASS)")
+        except Rejected as exc:
+            results.append({"id": cand.task_id(), "status": "rejected", "reason": str(exc)})
+            _emit(None, False, f"[yellow]rejected[/yellow] {exc}")
+    _emit(results, as_json)
+
+
+@app.command("validate")
+def validate(
+    tasks: Annotated[list[Path], typer.Argument(help="Task folders, or folders of task folders.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Rebuild each task; FAIL_TO_PASS must fail, PASS_TO_PASS pass, and solution.sh must repair both."""
+    from cligym_env.inversion.validate import validate_task
+    from cligym_env.task import list_tasks
+
+    found = [t for path in tasks for t in list_tasks(path)]
+    if not found:
+        raise CligymError(f"no task folders (with task.yaml) in {', '.join(map(str, tasks))}")
+    results = []
+    for task in found:
+        res = validate_task(task, progress=_say)
+        results.append({"id": task.id, "ok": res.ok, "problems": res.problems, "seconds": res.seconds})
+        mark = "[green]ok[/green]" if res.ok else "[red]FAILED[/red]"
+        _emit(None, False, f"{mark} {task.id} ({res.seconds}s)" + "".join(f"\n  - {p}" for p in res.problems))
+    _emit(results, as_json)
+    if not all(r["ok"] for r in results):
+        raise typer.Exit(1)
+
+
+def _play(task_dir: Path, agent: str) -> dict:
+    """One Repair-v0 episode with a built-in agent: `oracle` replays solution.sh, `noop` submits at once."""
+    import gymnasium as gym
+
+    import cligym_env  # noqa: F401  (registers the environments)
+    from cligym_env.task import load_task
+
+    task = load_task(task_dir)
+    if agent not in ("oracle", "noop"):
+        raise CligymError(f"unknown agent '{agent}' (use oracle or noop)")
+    commands = [task.solution_script()] if agent == "oracle" else []
+    env = gym.make("cligym/Repair-v0", task=task)
+    try:
+        env.reset(seed=0)
+        for command in commands:
+            env.step(command)
+        _, reward, _, _, info = env.step("submit")
+    finally:
+        env.close()
+    return {"task": task.id, "agent": agent, "reward": reward, "tests": info["tests"]}
+
+
+@app.command("solve")
+def solve(
+    task: Annotated[Path, typer.Argument(help="A task folder.")],
+    agent: Annotated[
+        str, typer.Option(help="oracle (replays solution.sh) or noop (submits at once).")
+    ] = "oracle",
+    as_json: JsonOpt = False,
+) -> None:
+    """Play one Repair-v0 episode on a task with a built-in agent and print the reward."""
+    data = _play(task, agent)
+    _emit(
+        data,
+        as_json,
+        f"{data['task']}: agent {agent} -> reward [bold]{data['reward']}[/bold] {data['tests']}",
+    )
+
+
+DEMO_TASK = repo_root() / "tasks" / "generated" / "python-slugify-missing-dependency"
+
+
+@app.command("demo")
+def demo(
+    task: Annotated[Path, typer.Argument(help="The task to play.")] = DEMO_TASK,
+    as_json: JsonOpt = False,
+) -> None:
+    """The built-in default job: make the base image and the task's gold (offline), validate the task, then
+    play it with the noop agent (expect reward 0) and the oracle (expect reward 1)."""
+    from cligym_env.inversion.validate import validate_task
+    from cligym_env.runtime.base import build_base_image
+    from cligym_env.task import load_task
+
+    _say(f"base image: {build_base_image(progress=_say)}")
+    loaded = load_task(task)
+    check = validate_task(loaded, progress=_say)
+    if not check.ok:
+        raise CligymError(f"task {loaded.id} did not validate: {'; '.join(check.problems)}")
+    _say(
+        f"{loaded.id}: valid ({len(loaded.spec.fail_to_pass)} FAIL_TO_PASS, {len(loaded.spec.pass_to_pass)} PASS_TO_PASS)"
+    )
+    results = [_play(task, agent) for agent in ("noop", "oracle")]
+    for r in results:
+        _emit(None, False, f"{r['task']}: agent {r['agent']:<6} -> reward [bold]{r['reward']}[/bold]")
+    _emit(results, as_json)
+
+
+@app.command("shell")
+def shell(task: Annotated[Path, typer.Argument(help="A task folder.")]) -> None:
+    """Play a task yourself: type commands into the same session an agent gets; `submit` runs the tests."""
+    import gymnasium as gym
+
+    import cligym_env  # noqa: F401
+    from cligym_env.task import load_task
+
+    env = gym.make("cligym/Repair-v0", task=load_task(task), disable_env_checker=True)
+    try:
+        observation, _ = env.reset()
+        console.print(observation, highlight=False, markup=False)
+        console.print("[dim](type shell commands; `submit` runs the tests; Ctrl-D quits)[/dim]")
+        while True:
+            try:
+                command = input("$ ")
+            except EOFError:
+                break
+            if not command.strip():
+                continue
+            observation, reward, terminated, truncated, info = env.step(command)
+            print(
+                info.get("output", observation),
+                end="" if str(info.get("output", "")).endswith("\n") else "\n",
+            )
+            if terminated or truncated:
+                console.print(observation, highlight=False, markup=False)
+                break
+    finally:
+        env.close()
+
+
+@app.command("gc")
+def gc(as_json: JsonOpt = False) -> None:
+    """Remove every container and network this project started."""
+    from cligym_env.runtime.containers import gc as remove_all
+
+    n = remove_all()
+    _emit({"removed": n}, as_json, f"removed {n} containers/networks")
+
+
+def main() -> None:
+    """Entry point: run the app; a CligymError is printed once, without a traceback."""
+    import docker.errors
+
+    try:
+        app(standalone_mode=False)
+    except CligymError as exc:
+        console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        sys.exit(1)
+    except docker.errors.DockerException as exc:
+        console.print(f"[red]error:[/red] Docker: {escape(str(exc))}", highlight=False)
+        sys.exit(1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        console.print("aborted")
+        sys.exit(130)
+    except Exception as exc:  # click's usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+def escape(text: str) -> str:
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
+if __name__ == "__main__":
+    main()

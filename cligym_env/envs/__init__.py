@@ -1,0 +1,11 @@
+"""Gymnasium environments: `cligym/Repair-v0` (and, later, `cligym/Invert-v0`)."""
+
+import gymnasium as gym
+
+from cligym_env.envs.repair import RepairEnv
+from cligym_env.envs.text import SHELL_CHARSET, to_observation
+
+if "cligym/Repair-v0" not in gym.registry:
+    gym.register(id="cligym/Repair-v0", entry_point="cligym_env.envs.repair:RepairEnv")
+
+__all__ = ["SHELL_CHARSET", "RepairEnv", "to_observation"]

@@ -1,0 +1,165 @@
+"""`cligym/Repair-v0`: repair a broken environment with shell commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+
+from cligym_env.envs.text import text_space, to_observation
+from cligym_env.inversion.validate import build_task_image, run_task_tests
+from cligym_env.runtime.session import ContainerSession
+from cligym_env.task import Task, load_task
+
+SUBMIT = "submit"
+
+
+class RepairEnv(gym.Env[str, str]):
+    """
+    ## Description
+    A terminal agent repairs a broken software environment. Each episode starts a fresh container from a
+    task's broken image (a healthy "gold" project whose environment was damaged by environment inversion);
+    the project's unit tests decide whether the repair worked.
+
+    ## Action Space
+    `Text(max_length=max_command_length, charset=printable ASCII + whitespace)`: one shell command (any bash,
+    several lines allowed), run in a persistent bash session (cwd and exported variables persist), with stdin
+    `/dev/null` and a per-command timeout. The action `submit` ends the episode and runs the tests.
+
+    ## Observation Space
+    `Text(max_length=max_observation_length, charset=printable ASCII + whitespace)`. After `reset`: the task's
+    instruction (the symptom, not the cause). After `step`: the command's merged stdout/stderr, capped (head and
+    tail kept); characters outside the charset become `?` (the raw text is `info["output"]`). After the tests
+    ran: a summary of the results.
+
+    ## Rewards
+    0.0 on every step except the one that runs the tests: 1.0 when every FAIL_TO_PASS and PASS_TO_PASS test
+    passes, else 0.0. Partial credit (fraction of target tests passing) is in `info["tests"]["fraction"]`.
+
+    ## Starting State
+    A new container of the task's broken image (networking off unless the task needs it, no privileges,
+    memory/CPU/pids limits), a shell in the task's workdir.
+
+    ## Episode End
+    Terminated: the agent sends `submit`. Truncated: `max_steps` commands were run (the tests run then too, and
+    the reward counts). Calling `step` after the end raises `RuntimeError`; call `reset`.
+
+    ## Arguments
+    ```python
+    gym.make("cligym/Repair-v0", task="tasks/generated/<id>", max_steps=None, command_timeout=None,
+             output_cap=16384, max_observation_length=32768, hard=False, render_mode=None)
+    ```
+    - `task`: a task folder (or a loaded `Task`). Its images are built on first use if missing.
+    - `max_steps` / `command_timeout`: override the task's `max_steps` / `timeouts.command`.
+    - `hard`: show the instruction without its hint (the `.hard` variant).
+    - `render_mode="ansi"`: `render()` returns the transcript so far.
+
+    `info` after a step: `exit_code`, `seconds`, `timed_out`, `truncated_output`, `shell_restarted`, `output`,
+    `step`; after the tests: `tests` (resolved, fraction, counts, still failing), `test_seconds`.
+    """
+
+    metadata = {"render_modes": ["ansi"]}
+
+    def __init__(
+        self,
+        task: str | Path | Task,
+        *,
+        max_steps: int | None = None,
+        command_timeout: float | None = None,
+        output_cap: int = 16_384,
+        max_command_length: int = 8_192,
+        max_observation_length: int = 32_768,
+        hard: bool = False,
+        render_mode: str | None = None,
+    ):
+        self.task = task if isinstance(task, Task) else load_task(task)
+        spec = self.task.spec
+        self.max_steps = max_steps or spec.max_steps
+        self.command_timeout = command_timeout or spec.timeouts.command
+        self.output_cap = output_cap
+        self.hard = hard
+        self.render_mode = render_mode
+        self.max_observation_length = max(max_observation_length, output_cap + 256)
+        self.action_space = text_space(max_command_length, min_length=1)
+        self.observation_space = text_space(self.max_observation_length)
+        self._image: str | None = None
+        self._session: ContainerSession | None = None
+        self._steps = 0
+        self._done = False
+        self._transcript: list[str] = []
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict]:
+        super().reset(seed=seed)
+        self._close_session()
+        if self._image is None:
+            self._image = build_task_image(self.task)
+        spec = self.task.spec
+        self._session = ContainerSession.start(
+            self._image,
+            network=spec.network,
+            workdir=spec.workdir,
+            output_cap=self.output_cap,
+            default_timeout=self.command_timeout,
+        )
+        self._steps, self._done = 0, False
+        instruction = spec.prompt(hard=self.hard)
+        self._transcript = [f"# task {spec.id}\n{instruction}\n"]
+        return to_observation(instruction, self.max_observation_length), {
+            "task_id": spec.id,
+            "image": self._image,
+        }
+
+    def step(self, action: str) -> tuple[str, float, bool, bool, dict]:
+        if self._session is None or self._done:
+            raise RuntimeError("the episode is over (or never started): call reset()")
+        if action.strip() == SUBMIT:
+            self._transcript.append("$ submit\n")
+            return self._finish(terminated=True, info={"step": self._steps})
+        self._steps += 1
+        result = self._session.run(action, timeout=self.command_timeout)
+        self._transcript.append(f"$ {action}\n{result.output}")
+        info = {
+            "step": self._steps,
+            "exit_code": result.exit_code,
+            "seconds": result.seconds,
+            "timed_out": result.timed_out,
+            "truncated_output": result.truncated,
+            "shell_restarted": result.shell_restarted,
+            "output": result.output,
+        }
+        observation = to_observation(result.output, self.max_observation_length)
+        if self._steps >= self.max_steps:
+            _, reward, _, _, info = self._finish(terminated=False, info=info)
+            return observation, reward, False, True, info
+        return observation, 0.0, False, False, info
+
+    def _finish(self, *, terminated: bool, info: dict) -> tuple[str, float, bool, bool, dict]:
+        """Run the task's tests in the episode's container and score them."""
+        assert self._session is not None
+        report = run_task_tests(self.task, self._session.container)
+        score = report.score(self.task.spec.fail_to_pass, self.task.spec.pass_to_pass)
+        self._done = True
+        reward = 1.0 if score.resolved else 0.0
+        info = {**info, "tests": score.as_dict(), "test_seconds": report.seconds, "test_error": report.error}
+        summary = (
+            f"Tests: {'all target tests pass' if score.resolved else 'some target tests still fail'} "
+            f"(FAIL_TO_PASS {score.as_dict()['fail_to_pass']}, PASS_TO_PASS {score.as_dict()['pass_to_pass']}). "
+            f"Reward {reward:.1f}."
+        )
+        self._transcript.append(summary + "\n")
+        return to_observation(summary, self.max_observation_length), reward, terminated, not terminated, info
+
+    def render(self) -> str | None:
+        if self.render_mode == "ansi":
+            return "".join(self._transcript)
+        return None
+
+    def _close_session(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def close(self) -> None:
+        self._close_session()
+        super().close()

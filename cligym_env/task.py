@@ -1,0 +1,188 @@
+"""Task specs: one broken environment, the tests that show it, and a verified repair.
+
+A task lives in one folder (`tasks/generated/<id>/`):
+- `task.yaml`   a `TaskSpec` (instruction, FAIL_TO_PASS, PASS_TO_PASS, test command, limits, provenance);
+- `Dockerfile`  `FROM ${CLIGYM_GOLD_IMAGE}` then the breaking `RUN` lines;
+- `solution.sh` the oracle repair (never copied into the image).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cligym_env.errors import SpecError
+from cligym_env.gold import ResultsSpec
+from cligym_env.specs import dump_yaml_model, load_yaml_model, write_atomic
+
+TASK_FILE = "task.yaml"
+SOLUTION_FILE = "solution.sh"
+TASK_ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,127}$"
+CATEGORIES = (
+    "file-system",
+    "infrastructure",
+    "dependencies-runtime",
+    "network-security",
+    "compatibility",
+    "concurrency",
+    "other",
+)
+
+
+class Timeouts(BaseModel):
+    """Wall-clock limits, in seconds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    command: float = Field(120.0, gt=0)
+    """One agent command; then it is interrupted and the agent told so."""
+    tests: float = Field(600.0, gt=0)
+    """One run of the test command."""
+    episode: float = Field(3600.0, gt=0)
+    """A whole episode (used by rollouts)."""
+
+
+class Provenance(BaseModel):
+    """Who made the task and how, so it can be re-made."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    inverter: str
+    """`heuristic`, `llm`, `manual`, …"""
+    model: str | None = None
+    seed: int | None = None
+    created: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    gold_image: str | None = None
+    """The gold image (content-hash tag) the task was validated against."""
+
+
+class TaskSpec(BaseModel):
+    """The contents of `task.yaml`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=TASK_ID_PATTERN)
+    """Unique id, also the folder name."""
+    gold: str
+    """Name of the gold environment it was inverted from."""
+    title: str = Field(min_length=1)
+    """A short title (for listings and for the inverter's diversity prompt)."""
+    instruction: str = Field(min_length=1)
+    """The problem statement: the symptom a user sees, never the cause or the fix."""
+    hint: str | None = None
+    """Optional hint appended to the instruction (the `.hard` variant drops it)."""
+    fault_family: str
+    """The fault family that made it (see `cligym_env.inversion`)."""
+    category: Literal[CATEGORIES]  # type: ignore[valid-type]
+    """One of the paper's categories."""
+    difficulty: Literal["easy", "medium", "hard"] | None = None
+    fail_to_pass: list[str] = Field(min_length=1)
+    """Tests that pass in the gold env, fail in the broken one, and must pass after the repair."""
+    pass_to_pass: list[str] = Field(default_factory=list)
+    """Tests that pass in both and must keep passing."""
+    workdir: str = "/testbed"
+    test_command: str
+    results: ResultsSpec = Field(default_factory=ResultsSpec)
+    network: bool = False
+    max_steps: int = Field(30, gt=0, le=1000)
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+    provenance: Provenance
+
+    def prompt(self, hard: bool = False) -> str:
+        """The instruction an agent sees (with the hint unless `hard`)."""
+        if self.hint and not hard:
+            return f"{self.instruction.rstrip()}\n\nHint: {self.hint.strip()}"
+        return self.instruction
+
+
+class Task:
+    """A task folder on disk."""
+
+    def __init__(self, path: Path, spec: TaskSpec):
+        self.path = path
+        self.spec = spec
+
+    def __repr__(self) -> str:
+        return f"Task({self.spec.id!r})"
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @property
+    def dockerfile(self) -> Path:
+        return self.path / "Dockerfile"
+
+    @property
+    def solution(self) -> Path:
+        return self.path / SOLUTION_FILE
+
+    @property
+    def image_repo(self) -> str:
+        return f"cligym/task-{self.spec.id}"
+
+    def solution_script(self) -> str:
+        try:
+            return self.solution.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise SpecError(f"{self.path}: task has no {SOLUTION_FILE}") from None
+
+    def break_lines(self) -> list[str]:
+        """The breaking Dockerfile instructions after the FROM line."""
+        lines = self.dockerfile.read_text(encoding="utf-8").splitlines()
+        return [ln for ln in lines if ln.strip() and not ln.lstrip().startswith(("#", "ARG ", "FROM "))]
+
+
+def load_task(path: str | Path) -> Task:
+    """Load a task folder (or its `task.yaml`); a malformed one raises SpecError naming file and field."""
+    path = Path(path)
+    if path.is_file() and path.name == TASK_FILE:
+        path = path.parent
+    if not path.is_dir():
+        raise SpecError(f"task folder {path} does not exist")
+    spec = load_yaml_model(path / TASK_FILE, TaskSpec)
+    if not (path / "Dockerfile").is_file():
+        raise SpecError(f"{path}: task has no Dockerfile")
+    return Task(path.resolve(), spec)
+
+
+def list_tasks(root: Path) -> list[Task]:
+    """Every task folder directly under `root`, sorted by id."""
+    if (root / TASK_FILE).is_file():
+        return [load_task(root)]
+    return (
+        [load_task(p) for p in sorted(root.iterdir()) if (p / TASK_FILE).is_file()] if root.is_dir() else []
+    )
+
+
+def dockerfile_text(run_lines: list[str], comment: str = "") -> str:
+    """A task Dockerfile: the gold image, then one `RUN` per breaking command."""
+    head = ["ARG CLIGYM_GOLD_IMAGE", "FROM ${CLIGYM_GOLD_IMAGE}"]
+    if comment:
+        head.insert(0, f"# {comment}")
+    body = [
+        line if line.split(" ", 1)[0] in {"RUN", "ENV", "USER", "WORKDIR"} else f"RUN {line}"
+        for line in run_lines
+    ]
+    return "\n".join(head + body) + "\n"
+
+
+def write_task(dest_root: Path, spec: TaskSpec, dockerfile: str, solution: str) -> Task:
+    """Write a task folder atomically: everything goes to a hidden temp folder that is renamed into place."""
+    final = dest_root / spec.id
+    if final.exists():
+        raise SpecError(f"task folder {final} already exists")
+    tmp = dest_root / f".{spec.id}.partial"
+    if tmp.exists():
+        import shutil
+
+        shutil.rmtree(tmp)
+    write_atomic(tmp / TASK_FILE, dump_yaml_model(spec))
+    write_atomic(tmp / "Dockerfile", dockerfile)
+    write_atomic(tmp / SOLUTION_FILE, solution if solution.endswith("\n") else solution + "\n")
+    (tmp / SOLUTION_FILE).chmod(0o755)
+    tmp.rename(final)
+    return Task(final.resolve(), spec)

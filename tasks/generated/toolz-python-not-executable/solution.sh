@@ -1,0 +1,1 @@
+chmod 755 /usr/bin/python3.11

@@ -1,0 +1,96 @@
+"""`cligym/Repair-v0` on a real task in real containers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import docker.errors
+import gymnasium as gym
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import cligym_env  # noqa: F401  (registers the environments)
+from cligym_env.runtime.containers import docker_client
+from cligym_env.task import load_task
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parent.parent
+TASK = ROOT / "tasks" / "generated" / "python-slugify-missing-dependency"
+
+
+def make(**kwargs) -> gym.Env:
+    return gym.make("cligym/Repair-v0", task=TASK, **kwargs)
+
+
+def test_registered() -> None:
+    assert "cligym/Repair-v0" in gym.registry
+
+
+def test_check_env_passes() -> None:
+    env = make(disable_env_checker=True, max_steps=5, command_timeout=5)
+    check_env(env.unwrapped, skip_render_check=True)
+    env.close()
+
+
+def test_oracle_commands_solve_the_task() -> None:
+    env = make(render_mode="ansi")
+    try:
+        observation, info = env.reset(seed=0)
+        assert "slugify" in observation and info["task_id"] == TASK.name
+        observation, reward, terminated, truncated, info = env.step(load_task(TASK).solution_script())
+        assert (reward, terminated, truncated) == (0.0, False, False)
+        assert info["exit_code"] == 0 and info["seconds"] > 0
+        observation, reward, terminated, truncated, info = env.step("submit")
+        assert reward == 1.0 and terminated and not truncated
+        assert info["tests"]["resolved"] and info["tests"]["fraction"] == 1.0
+        assert "$ submit" in env.render() and "Reward 1.0" in observation
+        with pytest.raises(RuntimeError, match="reset"):
+            env.step("true")
+    finally:
+        env.close()
+
+
+def test_left_broken_gets_zero_and_partial_credit_info() -> None:
+    env = make()
+    try:
+        env.reset()
+        env.step("ls /testbed")
+        _, reward, terminated, _, info = env.step("submit")
+        assert reward == 0.0 and terminated
+        assert not info["tests"]["resolved"] and info["tests"]["still_failing"]
+    finally:
+        env.close()
+
+
+def test_max_steps_truncates_and_scores() -> None:
+    env = make(max_steps=2)
+    try:
+        env.reset()
+        _, _, _, truncated, _ = env.step("cd /tmp")
+        assert not truncated
+        observation, reward, terminated, truncated, info = env.step("pwd")
+        assert observation.startswith("/tmp") and truncated and not terminated
+        assert reward == 0.0 and "tests" in info
+    finally:
+        env.close()
+
+
+def test_close_removes_the_container() -> None:
+    env = make()
+    env.reset()
+    container_id = env.unwrapped._session.container.id
+    env.close()
+    with pytest.raises(docker.errors.NotFound):
+        docker_client().containers.get(container_id)
+
+
+def test_sync_vector_env_steps_two_envs() -> None:
+    envs = gym.vector.SyncVectorEnv([lambda: make(disable_env_checker=True) for _ in range(2)])
+    try:
+        observations, _ = envs.reset(seed=1)
+        assert len(observations) == 2
+        observations, rewards, terminated, truncated, infos = envs.step(("echo one", "echo two"))
+        assert [o.strip() for o in observations] == ["one", "two"]
+        assert list(rewards) == [0.0, 0.0]
+    finally:
+        envs.close()

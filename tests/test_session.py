@@ -1,0 +1,184 @@
+"""ContainerSession against real Docker: persistence, framing, timeouts, restarts, output cap, speed."""
+
+from __future__ import annotations
+
+import statistics
+import time
+import tracemalloc
+
+import docker.errors
+import pytest
+
+from cligym_env.errors import CligymError
+from cligym_env.runtime import containers
+from cligym_env.runtime.session import ContainerSession
+
+
+@pytest.fixture(scope="module")
+def container(base_image):
+    c = containers.start_container(base_image)
+    yield c
+    containers.remove_container(c)
+
+
+@pytest.fixture
+def session(container):
+    with ContainerSession(container, workdir="/tmp", env={"GREETING": "hello there"}) as s:
+        yield s
+
+
+def test_cwd_and_env_persist(session):
+    assert session.run("pwd").output == "/tmp\n"
+    assert session.run("cd /etc && export COLOR=blue").exit_code == 0
+    result = session.run('echo "$PWD $COLOR $GREETING $TERM $PAGER $GIT_PAGER"')
+    assert result.output == "/etc blue hello there dumb cat cat\n"
+    assert session.cwd == "/etc"
+
+
+def test_exit_codes(session):
+    assert [session.run(c).exit_code for c in ("true", "false", "(exit 42)", "no-such-command")] == [
+        0,
+        1,
+        42,
+        127,
+    ]
+
+
+def test_stderr_merged_in_order(session):
+    result = session.run("for i in 1 2 3; do echo out$i; echo err$i >&2; done")
+    assert result.output == "out1\nerr1\nout2\nerr2\nout3\nerr3\n"
+
+
+@pytest.mark.parametrize(
+    ("command", "output"),
+    [
+        ("printf abc", "abc"),
+        ("printf 'abc\\n\\n'", "abc\n\n"),
+        ("echo \"it's\" 'a \"quote\"' $'tab\\there'", 'it\'s a "quote" tab\there\n'),
+        ("cat <<'EOF'\n$HOME `x` \\\n'\nEOF\necho after", "$HOME `x` \\\n'\nafter\n"),
+        ("echo one \\\n  two", "one two\n"),
+        ("echo trailing \\", "trailing \\\n"),
+        ("if true; then\n  echo yes\nfi", "yes\n"),
+        ("echo 'ünïcödé ✓'", "ünïcödé ✓\n"),
+        ("echo $# ${1-unset}", "0 unset\n"),
+        ("echo 'unterminated", None),  # a syntax error is the command's error, not the session's
+    ],
+)
+def test_framing(session, command, output):
+    result = session.run(command)
+    if output is None:
+        assert result.exit_code != 0 and "unexpected EOF" in result.output
+    else:
+        assert (result.output, result.exit_code) == (output, 0)
+    assert session.run("echo next").output == "next\n"
+
+
+def test_long_command(session):
+    result = session.run("x='" + "a" * 100_000 + "'; echo ${#x}")
+    assert result.output == "100000\n"
+
+
+def test_stdin_is_dev_null(session):
+    started = time.monotonic()
+    result = session.run("cat; read x; echo read=$?", timeout=10)
+    assert result.output == "read=1\n" and time.monotonic() - started < 2
+
+
+def test_timeout_interrupts_and_keeps_shell(session):
+    session.run("cd /usr && export KEEP=1")
+    result = session.run("echo started; sleep 30; echo not-reached", timeout=1)
+    assert result.timed_out and result.exit_code == 124 and not result.shell_restarted
+    assert result.output == "started\n[cligym] command timed out after 1s\n"
+    assert result.seconds < 4
+    assert session.run("echo ok $PWD $KEEP").output == "ok /usr 1\n"
+
+
+def test_timeout_reaches_the_whole_command(session):
+    result = session.run("(sleep 30; echo a) | cat; bash -c 'sleep 30'; echo not-reached", timeout=1)
+    assert result.exit_code == 124 and not result.shell_restarted and "not-reached" not in result.output
+    assert result.seconds < 4
+    assert "sleep 30" not in session.run("ps -eo args").output
+
+
+def test_timeout_ignoring_sigint_restarts_shell(session):
+    session.run("cd /var")
+    result = session.run("trap '' INT; sleep 30", timeout=1)
+    assert result.timed_out and result.shell_restarted and result.exit_code is None
+    assert "shell was killed and a new one started" in result.output
+    assert result.seconds < 8
+    assert session.run("echo ok $PWD $GREETING").output == "ok /var hello there\n"
+    assert "sleep 30" not in session.run("ps -eo args").output  # the whole process group was killed
+
+
+@pytest.mark.parametrize(
+    ("command", "code"), [("exit 3", 3), ("kill -9 $$", 137), ("set -e; false; echo no", 1)]
+)
+def test_shell_exit_is_reported_and_recovered(session, command, code):
+    session.run("cd /opt")
+    result = session.run(command)
+    assert result.shell_restarted and result.exit_code == code
+    assert result.output == f"[cligym] shell exited (code {code}); a new shell was started\n"
+    assert session.run("echo ok $PWD").output == "ok /opt\n"
+
+
+def test_shell_killed_between_commands(session):
+    session.run("(sleep 0.2; kill -9 $$) >/dev/null 2>&1 &")
+    time.sleep(1)
+    result = session.run("echo ok")
+    assert result.shell_restarted and result.exit_code == 0
+    assert result.output.startswith("ok\n[cligym] the shell had exited (code 137)")
+
+
+def test_output_cap_bounded_time_and_memory(session):
+    tracemalloc.start()
+    result = session.run("yes | head -c 200000000; echo; echo END", timeout=60)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert result.exit_code == 0 and result.truncated and not result.timed_out
+    assert result.seconds < 20 and peak < 20_000_000
+    assert result.output.startswith("y\ny\n") and result.output.endswith("y\n\nEND\n")
+    assert f"\n[... {200_000_005 - session.output_cap} bytes truncated ...]\n" in result.output
+    assert len(result.output) < session.output_cap + 100
+
+
+def test_binary_output(session):
+    result = session.run("head -c 100000 /dev/urandom")
+    assert result.exit_code == 0 and isinstance(result.output, str)
+    assert session.run("printf 'ok\\xff\\xfe\\n'").output == "ok\ufffd\ufffd\n"
+    assert session.run("echo fine").output == "fine\n"
+
+
+def test_background_output_goes_to_a_later_command(session):
+    session.run("(sleep 0.3; echo late) &")
+    time.sleep(0.6)
+    assert session.run("echo now").output == "late\nnow\n"
+
+
+def test_run_true_is_fast(session):
+    timings = []
+    for _ in range(100):
+        timings.append(session.run("true").seconds)
+    assert statistics.median(timings) < 0.005
+
+
+def test_owned_container_removed_on_close(base_image):
+    session = ContainerSession.start(base_image, workdir="/work/dir", output_cap=1000)
+    container = session.container
+    assert session.run("pwd").output == "/work/dir\n"  # docker creates the workdir
+    session.close()
+    session.close()
+    with pytest.raises(docker.errors.NotFound):
+        container.reload()
+    with pytest.raises(CligymError, match="closed"):
+        session.run("true")
+
+
+def test_unowned_container_survives_close(container):
+    ContainerSession(container).close()
+    container.reload()
+    assert container.status == "running"
+
+
+def test_missing_workdir(container):
+    with pytest.raises(CligymError, match="cannot cd to /no/such/dir"):
+        ContainerSession(container, workdir="/no/such/dir")

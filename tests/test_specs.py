@@ -1,0 +1,119 @@
+"""Gold and task specs: every committed spec loads; malformed ones give one error naming file and field."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from cligym_env.errors import SpecError
+from cligym_env.gold import GoldSpec, default_gold_root, list_golds, load_gold
+from cligym_env.task import dockerfile_text, list_tasks, load_task
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLD_DIRS = sorted(p for p in (ROOT / "tasks" / "gold").iterdir() if (p / "gold.yaml").is_file())
+TASK_DIRS = sorted(p for p in (ROOT / "tasks" / "generated").iterdir() if (p / "task.yaml").is_file())
+
+
+@pytest.mark.parametrize("path", GOLD_DIRS, ids=lambda p: p.name)
+def test_every_gold_spec_is_valid(path: Path) -> None:
+    gold = load_gold(path)
+    assert gold.name == path.name
+    text = gold.dockerfile.read_text()
+    assert "FROM ${CLIGYM_BASE}" in text, "a gold Dockerfile starts from the base image build argument"
+    assert gold.spec.source.pypi and gold.spec.source.pypi.split("==")[1] == gold.spec.version
+    assert gold.spec.results.path in gold.spec.test_command
+
+
+def test_at_least_five_golds_listed() -> None:
+    assert len(list_golds(default_gold_root())) >= 5
+
+
+@pytest.mark.parametrize("path", TASK_DIRS, ids=lambda p: p.name)
+def test_every_task_spec_is_valid(path: Path) -> None:
+    task = load_task(path)
+    assert task.id == path.name
+    assert task.spec.fail_to_pass and not set(task.spec.fail_to_pass) & set(task.spec.pass_to_pass)
+    assert task.solution.is_file() and task.solution_script().strip()
+    assert "FROM ${CLIGYM_GOLD_IMAGE}" in task.dockerfile.read_text()
+    assert task.break_lines(), "a task Dockerfile has at least one breaking line"
+    load_gold(task.spec.gold)  # its gold exists
+
+
+def test_gold_by_name_and_by_path_agree() -> None:
+    by_name = load_gold("click")
+    by_path = load_gold(ROOT / "tasks" / "gold" / "click")
+    assert by_name.path == by_path.path and by_name.spec == by_path.spec
+
+
+def _copy_gold(tmp_path: Path, name: str = "click") -> Path:
+    dest = tmp_path / name
+    shutil.copytree(ROOT / "tasks" / "gold" / name, dest)
+    return dest
+
+
+def test_malformed_field_names_file_and_field(tmp_path: Path) -> None:
+    gold = _copy_gold(tmp_path)
+    spec = gold / "gold.yaml"
+    spec.write_text(spec.read_text().replace("test_timeout: 600", "test_timeout: soon"))
+    with pytest.raises(SpecError) as info:
+        load_gold(gold)
+    message = str(info.value)
+    assert str(spec) in message and "test_timeout" in message
+
+
+def test_unknown_field_and_missing_field_are_reported(tmp_path: Path) -> None:
+    gold = _copy_gold(tmp_path)
+    spec = gold / "gold.yaml"
+    text = spec.read_text().replace("workdir: /testbed\n", "workdri: /testbed\n")
+    spec.write_text("\n".join(line for line in text.splitlines() if not line.startswith("test_command")))
+    with pytest.raises(SpecError) as info:
+        load_gold(gold)
+    assert "workdri" in str(info.value) and "test_command" in str(info.value)
+
+
+def test_not_yaml_and_not_a_mapping(tmp_path: Path) -> None:
+    gold = _copy_gold(tmp_path)
+    (gold / "gold.yaml").write_text("name: [unclosed\n")
+    with pytest.raises(SpecError, match="not valid YAML"):
+        load_gold(gold)
+    (gold / "gold.yaml").write_text("- a list\n")
+    with pytest.raises(SpecError, match="mapping"):
+        load_gold(gold)
+
+
+def test_unknown_gold_name_lists_known_ones() -> None:
+    with pytest.raises(SpecError, match="known golds: .*click"):
+        load_gold("no-such-gold")
+
+
+def test_relative_workdir_rejected() -> None:
+    with pytest.raises(ValueError, match="absolute"):
+        GoldSpec(
+            name="x", description="d", version="1", source={"pypi": "x==1"}, test_command="t", workdir="app"
+        )
+
+
+def test_malformed_task_names_field(tmp_path: Path) -> None:
+    if not TASK_DIRS:
+        pytest.skip("no tasks generated yet")
+    task = tmp_path / TASK_DIRS[0].name
+    shutil.copytree(TASK_DIRS[0], task)
+    spec = task / "task.yaml"
+    spec.write_text(spec.read_text().replace("category: ", "category: nonsense-"))
+    with pytest.raises(SpecError) as info:
+        load_task(task)
+    assert str(spec) in str(info.value) and "category" in str(info.value)
+    assert list_tasks(tmp_path / "nowhere") == []
+
+
+def test_dockerfile_text_prefixes_run() -> None:
+    text = dockerfile_text(["rm -f /usr/bin/less", "ENV X=1"], comment="why")
+    assert text.splitlines() == [
+        "# why",
+        "ARG CLIGYM_GOLD_IMAGE",
+        "FROM ${CLIGYM_GOLD_IMAGE}",
+        "RUN rm -f /usr/bin/less",
+        "ENV X=1",
+    ]
