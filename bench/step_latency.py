@@ -1,10 +1,10 @@
 """How long one trivial shell step takes: a ContainerSession against the ways people otherwise run commands.
 
 Each row runs `true` N times in the same container and reports p50/p95 wall-clock milliseconds:
-  - `ContainerSession.run("true")`: our persistent bash on one attached exec socket;
+  - `env.step("true")` on `cligym/Repair-v0` (a real task): what an agent pays per command;
+  - `ContainerSession.run("true")`: the env's persistent bash on one attached exec socket;
   - `docker exec <cid> true`: the Docker CLI in a subprocess (a new exec per command, as most harnesses do);
   - docker SDK `container.exec_run("true")`: a new exec per command without the CLI's process start.
-More rows (e.g. a `cligym/Repair-v0` env step) are one more entry in `steppers()`.
 
     python bench/step_latency.py            # print the table
     python bench/step_latency.py --write    # ...and update BENCHMARKS.md between the step_latency markers
@@ -26,29 +26,35 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import gymnasium as gym
+
+import cligym_env  # noqa: F401  (registers the environments)
 from cligym_env.runtime import containers
-from cligym_env.runtime.session import ContainerSession
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
+DEFAULT_TASK = Path(__file__).resolve().parents[1] / "tasks" / "generated" / "python-slugify-missing-dependency"
 START, END = "<!-- step_latency:start -->", "<!-- step_latency:end -->"
 
 
 @contextmanager
-def steppers(image: str) -> Iterator[list[tuple[str, Callable[[], None]]]]:
-    """(row label, one step) pairs, all running `true` in one container started from `image`."""
-    container = containers.start_container(image)
+def steppers(task: Path) -> Iterator[list[tuple[str, Callable[[], None]]]]:
+    """(row label, one step) pairs, all running `true` in the container of one Repair-v0 episode on `task`."""
+    env = gym.make("cligym/Repair-v0", task=task, max_steps=1_000_000, disable_env_checker=True)
     try:
-        with ContainerSession(container) as session:
-            yield [
-                ('`ContainerSession.run("true")`', lambda: session.run("true")),
-                (
-                    "`docker exec <cid> true` (CLI subprocess)",
-                    lambda: subprocess.run(["docker", "exec", container.id, "true"], check=True),
-                ),
-                ('docker SDK `container.exec_run("true")`', lambda: container.exec_run("true")),
-            ]
+        env.reset(seed=0)
+        session = env.unwrapped._session
+        container = session.container
+        yield [
+            ('`env.step("true")` (Repair-v0)', lambda: env.step("true")),
+            ('`ContainerSession.run("true")`', lambda: session.run("true")),
+            (
+                "`docker exec <cid> true` (CLI subprocess)",
+                lambda: subprocess.run(["docker", "exec", container.id, "true"], check=True),
+            ),
+            ('docker SDK `container.exec_run("true")`', lambda: container.exec_run("true")),
+        ]
     finally:
-        containers.remove_container(container)
+        env.close()
 
 
 def time_ms(step: Callable[[], None], n: int, warmup: int = 10) -> list[float]:
@@ -74,7 +80,7 @@ def report(rows: list[tuple[str, list[float]]], n: int, command: str) -> str:
     lines = [
         f"### Step latency (`true`, N={n} each, same container)",
         "",
-        "| how a step runs | p50 ms | p95 ms | p50 / session p50 |",
+        "| how a step runs | p50 ms | p95 ms | p50 / env step p50 |",
         "| --- | ---: | ---: | ---: |",
     ]
     for label, timings in rows:
@@ -103,10 +109,10 @@ def write_section(section: str, path: Path = BENCHMARKS) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=300, help="timed steps per row (default 300)")
-    parser.add_argument("--image", default=os.environ.get("CLIGYM_TEST_IMAGE", "cligym/base:test"))
+    parser.add_argument("--task", type=Path, default=DEFAULT_TASK, help="task folder whose image the steps run in")
     parser.add_argument("--write", action="store_true", help=f"update {BENCHMARKS.name}")
     args = parser.parse_args()
-    with steppers(args.image) as rows:
+    with steppers(args.task) as rows:
         results = [(label, time_ms(step, args.n)) for label, step in rows]
     command = shlex.join(["python", "bench/step_latency.py", *sys.argv[1:]])
     section = report(results, args.n, command)

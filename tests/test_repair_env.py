@@ -32,6 +32,19 @@ def test_check_env_passes() -> None:
     env.close()
 
 
+def test_same_seed_and_command_repeat_the_observation() -> None:
+    env = make()
+    try:
+        seen = []
+        for _ in range(2):
+            first, _ = env.reset(seed=7)
+            output, *_ = env.step("cd /testbed && ls | head -3 && echo $((6 * 7))")
+            seen.append((first, output))
+        assert seen[0] == seen[1] and seen[0][1].rstrip().endswith("42")
+    finally:
+        env.close()
+
+
 def test_oracle_commands_solve_the_task() -> None:
     env = make(render_mode="ansi")
     try:
@@ -94,3 +107,21 @@ def test_sync_vector_env_steps_two_envs() -> None:
         assert list(rewards) == [0.0, 0.0]
     finally:
         envs.close()
+
+
+TASK_DIRS = sorted(p for p in (ROOT / "tasks" / "generated").iterdir() if (p / "task.yaml").is_file())
+
+
+@pytest.mark.parametrize("task_dir", TASK_DIRS, ids=lambda p: p.name)
+def test_every_task_oracle_resolves_and_noop_does_not(task_dir: Path) -> None:
+    env = gym.make("cligym/Repair-v0", task=task_dir)
+    try:
+        env.reset(seed=0)
+        _, reward, terminated, _, info = env.step("submit")
+        assert reward == 0.0 and terminated, "the broken environment must not pass"
+        env.reset(seed=0)
+        env.step(load_task(task_dir).solution_script())
+        _, reward, terminated, _, info = env.step("submit")
+        assert reward == 1.0 and terminated, info["tests"]
+    finally:
+        env.close()

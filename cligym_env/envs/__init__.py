@@ -6,6 +6,8 @@ from cligym_env.envs.repair import RepairEnv
 from cligym_env.envs.text import SHELL_CHARSET, to_observation
 
 if "cligym/Repair-v0" not in gym.registry:
-    gym.register(id="cligym/Repair-v0", entry_point="cligym_env.envs.repair:RepairEnv")
+    # Truly nondeterministic: commands see the clock, a fresh container hostname, $RANDOM; `info` carries
+    # durations. Observations of deterministic commands repeat (tests/test_repair_env.py checks that).
+    gym.register(id="cligym/Repair-v0", entry_point="cligym_env.envs.repair:RepairEnv", nondeterministic=True)
 
 __all__ = ["SHELL_CHARSET", "RepairEnv", "to_observation"]
