@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cligym_env.commands.common import JsonOpt, console
+from cligym_env.commands.common import emit as _emit
+from cligym_env.commands.common import say as _say
 from cligym_env.errors import CligymError
 from cligym_env.gold import repo_root
 
@@ -23,20 +25,6 @@ task_app = typer.Typer(no_args_is_help=True, help="Tasks: make them from candida
 app.add_typer(base_app, name="base")
 app.add_typer(gold_app, name="gold")
 app.add_typer(task_app, name="task")
-
-console = Console(stderr=True)
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON result on stdout.")]
-
-
-def _say(message: str) -> None:
-    console.print(f"[dim]{message}[/dim]", highlight=False)
-
-
-def _emit(data, as_json: bool, human: str | None = None) -> None:
-    if as_json:
-        print(json.dumps(data, indent=1, default=str))
-    elif human is not None:
-        console.print(human, highlight=False)
 
 
 @base_app.command("build")
@@ -315,6 +303,20 @@ def gc(as_json: JsonOpt = False) -> None:
 
     n = remove_all()
     _emit({"removed": n}, as_json, f"removed {n} containers/networks")
+
+
+# Command groups that live in their own modules (see cligym_env/commands/__init__.py): one line each.
+REGISTRARS: list[str] = []
+
+
+def _register_groups() -> None:
+    import importlib
+
+    for module in REGISTRARS:
+        importlib.import_module(f"cligym_env.commands.{module}").register(app)
+
+
+_register_groups()
 
 
 def main() -> None:
