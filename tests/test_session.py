@@ -182,3 +182,14 @@ def test_unowned_container_survives_close(container):
 def test_missing_workdir(container):
     with pytest.raises(CligymError, match="cannot cd to /no/such/dir"):
         ContainerSession(container, workdir="/no/such/dir")
+
+
+def test_profile_is_read_like_the_login_shell_tests_run_in(base_image):
+    c = containers.start_container(base_image)
+    try:
+        containers.exec_once(c, "echo 'export CLIGYM_FROM_PROFILE=yes' > /etc/profile.d/zz-test.sh", timeout=10)
+        with ContainerSession(c) as s:
+            assert s.run('echo "$CLIGYM_FROM_PROFILE"').output == "yes\n"
+        assert containers.exec_once(c, 'echo "$CLIGYM_FROM_PROFILE"', timeout=10).output == "yes\n"
+    finally:
+        containers.remove_container(c)

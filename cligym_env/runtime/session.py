@@ -36,8 +36,12 @@ def _quote(text: str) -> str:
 
 # Sent once per shell. The trap makes SIGINT (sent on timeout) abort the whole command, not just its current
 # program, by returning from the function that runs it; stdin is redirected per call (see `run`).
+# The profile files are read like a login shell's (`bash -l`, which runs test commands), so the agent sees the
+# same environment the tests do; their output is discarded.
 _SHELL_SETUP = """\
 exec 2>&1
+for __cligym_f in /etc/profile ~/.profile; do [ -r "$__cligym_f" ] && . "$__cligym_f"; done >/dev/null 2>&1 </dev/null
+unset __cligym_f
 __cligym_run() { trap 'trap - INT; return 130' INT; builtin eval "$__cligym_cmd"; }
 """
 
