@@ -1,0 +1,138 @@
+"""`llm`: a model behind any OpenAI-compatible chat API (OpenAI, vLLM, SGLang, llama.cpp, Ollama, …).
+
+One command per turn, in the shared `agents.prompt` format. A reply without a command is answered with a
+format reminder and asked again (a bounded number of times); rate limits, server errors and timeouts are
+retried with exponential backoff; when that is exhausted the policy raises `PolicyError`, which the rollout
+records as the episode's error. The conversation sent to the model is kept under a token budget by eliding
+old command outputs; the rollout keeps the full one.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from pydantic import BaseModel, Field
+
+from agents.prompt import parse_command
+from agents.protocol import Action, PolicyError
+
+FORMAT_ERROR = (
+    "Your reply had no command. Reply with a short thought, then exactly one shell command in a ```bash code "
+    "block (or a block containing only `submit` when you are done)."
+)
+ELIDED = "[output elided to save context]"
+
+
+class LLMConfig(BaseModel):
+    """How to reach the model and how to talk to it."""
+
+    model: str = Field(default_factory=lambda: os.environ.get("OPENAI_MODEL", "gpt-4o-mini"))
+    """Model name as the endpoint knows it."""
+    base_url: str | None = None
+    """Endpoint, e.g. http://127.0.0.1:8000/v1 (default: $OPENAI_BASE_URL, else OpenAI's)."""
+    api_key: str | None = None
+    """API key (default: $OPENAI_API_KEY; a placeholder is sent to endpoints that need none)."""
+    temperature: float = 0.0
+    """Sampling temperature (raise it for Pass@k with k > 1)."""
+    max_tokens: int = 1024
+    """Most tokens in one reply."""
+    seed: int | None = None
+    """Sampling seed, for endpoints that honour it."""
+    context_tokens: int = 24_000
+    """Budget for the conversation sent to the model (estimated at 4 characters a token)."""
+    keep_last_turns: int = 6
+    """Observations of the last K turns are never elided."""
+    format_retries: int = 2
+    """Replies without a command tolerated in a row before the policy gives up."""
+    api_retries: int = 4
+    """Retries of a failed request (429, 5xx, timeouts, connection errors) before the policy gives up."""
+    backoff_seconds: float = 1.0
+    """First wait between retries; doubled each time."""
+    timeout_seconds: float = 120.0
+    """One request's timeout."""
+
+
+def estimate_tokens(messages: list[dict[str, str]]) -> int:
+    """A cheap token estimate: 4 characters a token, plus a few per message."""
+    return sum(len(m["content"]) // 4 + 4 for m in messages)
+
+
+def fit_context(messages: list[dict[str, str]], budget: int, keep_last_turns: int) -> list[dict[str, str]]:
+    """The conversation with the oldest observations elided until it fits `budget` tokens.
+
+    The system prompt, the task and the last `keep_last_turns` observations are always kept whole.
+    """
+    fitted = [dict(m) for m in messages]
+    observations = [i for i, m in enumerate(fitted) if i >= 2 and m["role"] == "user"]
+    for i in observations[: max(len(observations) - keep_last_turns, 0)]:
+        if estimate_tokens(fitted) <= budget:
+            break
+        fitted[i]["content"] = ELIDED
+    return fitted
+
+
+class LLMPolicy:
+    """Asks a chat model for the next command.
+
+    Example:
+        >>> policy = LLMPolicy(model="qwen3-8b", base_url="http://127.0.0.1:8000/v1")
+        >>> policy.act(initial_messages("tests fail")).command
+        'python -m pytest -x -q'
+    """
+
+    name = "llm"
+
+    def __init__(self, **options) -> None:
+        self.config = LLMConfig(**{k: v for k, v in options.items() if v is not None})
+        try:
+            import openai
+        except ImportError:
+            raise PolicyError("the llm agent needs the `openai` package: pip install 'cligym[llm]'") from None
+        self._openai = openai
+        self.client = openai.OpenAI(
+            base_url=self.config.base_url or os.environ.get("OPENAI_BASE_URL"),
+            api_key=self.config.api_key or os.environ.get("OPENAI_API_KEY") or "not-needed",
+            timeout=self.config.timeout_seconds,
+            max_retries=0,  # retried here, with our own backoff and error record
+        )
+
+    def act(self, messages: list[dict[str, str]]) -> Action:
+        cfg = self.config
+        conversation = fit_context(messages, cfg.context_tokens, cfg.keep_last_turns)
+        usage = {"prompt_tokens": 0, "completion_tokens": 0, "requests": 0, "format_errors": 0}
+        for _ in range(cfg.format_retries + 1):
+            reply, used = self._complete(conversation)
+            for key in ("prompt_tokens", "completion_tokens"):
+                usage[key] += used.get(key, 0)
+            usage["requests"] += 1
+            command = parse_command(reply)
+            if command:
+                return Action(command, reply, usage)
+            usage["format_errors"] += 1
+            conversation += [{"role": "assistant", "content": reply}, {"role": "user", "content": FORMAT_ERROR}]
+        raise PolicyError(f"model {cfg.model} gave {usage['format_errors']} replies in a row without a command")
+
+    def _complete(self, conversation: list[dict[str, str]]) -> tuple[str, dict[str, int]]:
+        """One chat completion, retried with exponential backoff on rate limits, server errors and timeouts."""
+        cfg, openai = self.config, self._openai
+        retryable = (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError, openai.APIConnectionError)
+        for attempt in range(cfg.api_retries + 1):
+            try:
+                response = self.client.chat.completions.create(
+                    model=cfg.model,
+                    messages=conversation,
+                    temperature=cfg.temperature,
+                    max_tokens=cfg.max_tokens,
+                    seed=cfg.seed,
+                )
+            except retryable as exc:
+                if attempt == cfg.api_retries:
+                    raise PolicyError(f"endpoint failed {attempt + 1} times: {type(exc).__name__}: {exc}") from exc
+                time.sleep(cfg.backoff_seconds * 2**attempt)
+                continue
+            except openai.APIStatusError as exc:  # 4xx other than 429: retrying will not help
+                raise PolicyError(f"endpoint refused the request: {exc.status_code} {exc.message}") from exc
+            usage = response.usage.model_dump() if response.usage else {}
+            return response.choices[0].message.content or "", usage
+        raise AssertionError("unreachable")
