@@ -1,0 +1,1 @@
+"""Supervised fine-tuning (TRL) and the tiny offline model for tests and CPU runs."""
