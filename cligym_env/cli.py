@@ -306,7 +306,7 @@ def gc(as_json: JsonOpt = False) -> None:
 
 
 # Command groups that live in their own modules (see cligym_env/commands/__init__.py): one line each.
-REGISTRARS: list[str] = ["rollout"]
+REGISTRARS: list[str] = ["rollout", "tasks"]
 
 
 def _register_groups() -> None:

@@ -87,7 +87,11 @@ def evaluate(
     except ValueError:
         raise CligymError(f"--k takes comma-separated integers, not '{k}'") from None
     result = evaluate_runs(run_dirs, ks=ks, n_bootstrap=bootstrap, plots=plots)
-    emit(result["runs"], as_json, result["table"])
+    if as_json:
+        emit(result["runs"], True)
+    else:  # plain Markdown on stdout, so it can be pasted or redirected
+        print(result["table"], end="")
+        say(f"report.md written in {', '.join(map(str, run_dirs))}")
 
 
 def export(
