@@ -35,16 +35,17 @@ from cligym_env.runtime.containers import docker_client
 BASE_REPO = "cligym/base"
 DEFAULT_SUITE = "bookworm"
 # Bump when the recipe below changes in a way that changes the image, so cached tarballs are not reused.
-BASE_RECIPE_VERSION = 2
+BASE_RECIPE_VERSION = 3
 
 # What every gold image needs, installed once here because nothing can be fetched later:
 # Python with venv/pip/headers and a C toolchain (sdists with C extensions are built in gold images),
 # git and patch (projects and faults), the CLI tools test suites shell out to (less as a pager, ps/killall,
-# ip, file, archives, editors, curl/wget), and the headers common C extensions link against.
+# ip, file, archives, editors, curl/wget), strace (the gold runtime probe), and the headers common C
+# extensions link against.
 BASE_PACKAGES: tuple[str, ...] = (
     "python3", "python3-venv", "python3-pip", "python3-dev", "build-essential",
     "git", "ca-certificates", "less", "procps", "psmisc", "tzdata", "locales", "file", "patch",
-    "make", "iproute2", "sudo", "xz-utils", "unzip", "curl", "wget", "vim-tiny",
+    "make", "iproute2", "sudo", "xz-utils", "unzip", "curl", "wget", "vim-tiny", "strace",
     "libffi-dev", "libssl-dev", "zlib1g-dev",
 )  # fmt: skip
 
