@@ -42,6 +42,8 @@ MODULE_TO_DIST = {
 SUSPECT_VARS = ("PYTHONPATH", "PYTHONHOME", "PYTHONSAFEPATH", "LD_PRELOAD", "LD_LIBRARY_PATH", "PIP_NO_INDEX")
 SHELL_FILES = "/etc/profile /etc/profile.d/*.sh /etc/environment /etc/bash.bashrc /root/.bashrc /root/.profile"
 WHEELHOUSE = "/opt/wheelhouse"
+# Skip reasons that mean "something the tests need is gone", not "this test does not apply here".
+SKIP_SMELLS = "requires|unavailable|not installed|not available|missing|no module|could not import|cannot import|not found"
 
 PROBE_PYTHON = """python - <<'PY'
 import importlib.metadata as md, os, re
@@ -91,6 +93,8 @@ def tests_passed(observation: str) -> bool:
     """True when a test run's output says everything passed (pytest summary or a zero exit code)."""
     if re.search(r"\b\d+ (failed|errors?)\b|\bERROR\b|Traceback|Permission denied|not found", observation):
         return False
+    if re.search(rf"^SKIPPED \[\d+\] .*({SKIP_SMELLS})", observation, re.M | re.I):
+        return False  # tests skipped because something they need is gone (e.g. a C extension)
     return bool(re.search(r"\b\d+ passed\b", observation)) or observation.startswith("[exit code 0]")
 
 
@@ -100,13 +104,13 @@ class HeuristicPolicy:
     Example:
         >>> policy = HeuristicPolicy("python -m pytest -q tests")
         >>> policy.act(initial_messages("tests fail")).command
-        'python -m pytest -q tests -x --tb=short'
+        'python -m pytest -q tests -x --tb=short -rs'
     """
 
     name = "heuristic"
 
     def __init__(self, test_command: str = "python -m pytest -q", max_repairs: int = 6, seed: int = 0) -> None:
-        quick = " -x --tb=short" if "pytest" in test_command else ""
+        quick = " -x --tb=short -rs" if "pytest" in test_command else ""
         self.test_command = test_command.strip() + quick
         self.max_repairs = max_repairs
         self.seed = seed  # the policy is deterministic; the seed is kept for the trajectory record
@@ -139,8 +143,9 @@ class HeuristicPolicy:
     def _repairs_for(self, text: str, messages: list[dict[str, str]]) -> list[tuple[str, str]]:
         """Candidate (thought, command) repairs for the failures visible in `text`, most specific first."""
         found: list[tuple[str, str]] = []
-        for match in re.finditer(r"No module named '([\w.]+)'|cannot import name '\w+' from '([\w.]+)'", text):
-            module = match.group(1) or match.group(2)
+        modules = r"No module named '([\w.]+)'|cannot import name '\w+' from '([\w.]+)'|requires ([\w.-]+) (?:lib|module|package)"
+        for match in re.finditer(modules, text):
+            module = match.group(1) or match.group(2) or match.group(3)
             dist = self._dist_for(module, messages)
             found.append((f"Python cannot import `{module}`; (re)install {dist} from the wheelhouse.", _pip_fix(dist)))
         for match in re.finditer(r"^MISSING_FILES (\S+)", text, re.M):
