@@ -89,7 +89,7 @@ def _history(messages: list[dict[str, str]]) -> list[tuple[str, str]]:
     return pairs
 
 
-def tests_passed(observation: str) -> bool:
+def suite_passed(observation: str) -> bool:
     """True when a test run's output says everything passed (pytest summary or a zero exit code)."""
     if re.search(r"\b\d+ (failed|errors?)\b|\bERROR\b|Traceback|Permission denied|not found", observation):
         return False
@@ -123,7 +123,7 @@ class HeuristicPolicy:
         if not test_runs:
             return Action(self.test_command, format_reply("First, see how the tests fail.", self.test_command))
         last_command, last_obs = history[-1]
-        if last_command == self.test_command and tests_passed(last_obs):
+        if last_command == self.test_command and suite_passed(last_obs):
             return Action(SUBMIT, submit_reply("The tests pass now."))
         if len(repairs) >= self.max_repairs:
             return Action(SUBMIT, submit_reply("Out of repair attempts; submitting what I have."))
