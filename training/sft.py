@@ -41,9 +41,10 @@ class CligymSFTArguments:
     """What to train on, and the few things TRL's `SFTConfig` / `ModelConfig` do not cover."""
 
     dataset: str | None = field(
-        default=None, metadata={"help": "A `cligym export` folder or a JSONL file (one stage); or use `stages`."}
+        default=None,
+        metadata={"help": "A `cligym export` folder or a JSONL file (one stage); or use `stages`."},
     )
-    stages: Any = field(
+    stages: str | None = field(  # a list when it comes from YAML (argparse leaves non-string defaults alone)
         default=None,
         metadata={
             "help": "Stages run in order, each a mapping with `dataset` (and optional `name`, `split`) plus any "
@@ -59,7 +60,9 @@ class CligymSFTArguments:
     )
     global_batch_size: int | None = field(
         default=None,
-        metadata={"help": "If set, gradient_accumulation_steps = this / (per_device_train_batch_size x GPUs)."},
+        metadata={
+            "help": "If set, gradient_accumulation_steps = this / (per_device_train_batch_size x GPUs)."
+        },
     )
     max_samples: int | None = field(default=None, metadata={"help": "Use only the first N conversations."})
     cpu_threads: int | None = field(default=None, metadata={"help": "torch threads when there is no CUDA."})
@@ -92,8 +95,16 @@ def load_messages_dataset(source: str | Path, split: str = "train"):
     from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 
     path = Path(source)
-    jsonl = sorted(path.glob("*.jsonl")) if path.is_dir() else [path] if path.suffix in (".jsonl", ".json") else []
-    if path.is_dir() and any((path / f).exists() for f in ("dataset_info.json", "dataset_dict.json", "state.json")):
+    jsonl = (
+        sorted(path.glob("*.jsonl"))
+        if path.is_dir()
+        else [path]
+        if path.suffix in (".jsonl", ".json")
+        else []
+    )
+    if path.is_dir() and any(
+        (path / f).exists() for f in ("dataset_info.json", "dataset_dict.json", "state.json")
+    ):
         dataset = load_from_disk(str(path))
         if isinstance(dataset, DatasetDict):
             if split not in dataset:
@@ -108,7 +119,9 @@ def load_messages_dataset(source: str | Path, split: str = "train"):
         try:
             dataset = load_dataset(str(source), split=split)
         except Exception as e:  # offline, or no such dataset: say both
-            raise TrainingDataError(f"dataset {source}: no such file or folder, and not loadable by name ({e})") from e
+            raise TrainingDataError(
+                f"dataset {source}: no such file or folder, and not loadable by name ({e})"
+            ) from e
     else:
         raise TrainingDataError(f"dataset {path}: expected a `save_to_disk` folder or JSONL file(s)")
     if "messages" not in dataset.column_names:
@@ -155,7 +168,7 @@ def _assistant_spans(mask: list[int]) -> list[tuple[int, int]]:
 
 def audit_example(messages: list[dict[str, str]], tokenizer, max_length: int | None) -> dict[str, Any]:
     """Tokenize one conversation with its assistant mask and report: turns, masked spans, whether every span
-    holds its reply, spans cut by `max_length`, and the token count."""
+    holds its reply, spans `max_length` cuts and ones it drops whole, and the token count."""
     out = tokenizer.apply_chat_template(
         messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True
     )
@@ -164,8 +177,17 @@ def audit_example(messages: list[dict[str, str]], tokenizer, max_length: int | N
     matched = len(spans) == len(replies) and all(
         reply in tokenizer.decode(ids[a:b]) for reply, (a, b) in zip(replies, spans, strict=True)
     )
-    cut = sum(1 for _, end in spans if max_length is not None and end > max_length)
-    return {"turns": len(replies), "spans": len(spans), "matched": matched, "cut": cut, "tokens": len(ids)}
+    limit = max_length if max_length is not None else len(ids)
+    cut = sum(1 for start, end in spans if start < limit < end)
+    lost = sum(1 for start, _ in spans if start >= limit)
+    return {
+        "turns": len(replies),
+        "spans": len(spans),
+        "matched": matched,
+        "cut": cut,
+        "lost": lost,
+        "tokens": len(ids),
+    }
 
 
 def check_assistant_masks(dataset, tokenizer, max_length: int | None, name: str, num_proc: int | None = None):
@@ -194,12 +216,15 @@ def check_assistant_masks(dataset, tokenizer, max_length: int | None, name: str,
             f"{example['spans']} masked spans) the assistant mask does not match the replies; check the "
             "{% generation %} markers of the chat template"
         )
-    cut, tokens = sum(report["cut"]), report["tokens"]
-    if cut:
+    tokens, hit = (
+        report["tokens"],
+        sum(1 for c, lost in zip(report["cut"], report["lost"], strict=True) if c or lost),
+    )
+    if hit:
         logger.warning(
-            "dataset %s: max_length=%s cuts %d assistant spans in %d conversations (longest %d tokens); "
-            "the cut tails are not trained on",
-            name, max_length, cut, sum(1 for c in report["cut"] if c), max(tokens),
+            "dataset %s: max_length=%s cuts %d assistant spans and drops %d in %d conversations (longest %d "
+            "tokens); what is cut off is not trained on",
+            name, max_length, sum(report["cut"]), sum(report["lost"]), hit, max(tokens),
         )  # fmt: skip
     empty = sum(1 for t in turns if not t)
     if empty:
@@ -270,7 +295,9 @@ def train(script_args: CligymSFTArguments, training_args, model_args) -> dict[st
         trainer = SFTTrainer(
             model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config
         )
-        logger.info("stage %d/%d %s: %d conversations -> %s", i, len(stages), stage["name"], len(dataset), out)
+        logger.info(
+            "stage %d/%d %s: %d conversations -> %s", i, len(stages), stage["name"], len(dataset), out
+        )
         trainer.train()
         trainer.save_model(out)
         if trainer.is_world_process_zero():
@@ -312,7 +339,12 @@ def parse_args(argv: list[str] | None = None):
 
     parser = TrlParser((CligymSFTArguments, SFTConfig, ModelConfig))
     if not torch.cuda.is_available():  # before parsing: SFTConfig's bf16 default is refused on some CPUs
-        parser.set_defaults(bf16=False, gradient_checkpointing=False)
+        renamed = "activation_checkpointing" in {
+            f.name for f in dataclasses.fields(SFTConfig)
+        }  # transformers>=5.19
+        parser.set_defaults(
+            bf16=False, **{"activation_checkpointing" if renamed else "gradient_checkpointing": False}
+        )
     script_args, training_args, model_args = parser.parse_args_and_config(argv)
     if not model_args.model_name_or_path:
         raise TrainingDataError("give --model_name_or_path (a checkpoint folder, or a Hub name when online)")
@@ -321,15 +353,23 @@ def parse_args(argv: list[str] | None = None):
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Parse, train every stage, write `sft_result.json` (losses, device, precision) next to the model."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:
-        result = train(*parse_args(argv))
+        script_args, training_args, model_args = parse_args(argv)
+        result = train(script_args, training_args, model_args)
     except TrainingDataError as e:
         raise SystemExit(f"error: {e}") from None
+    precision = "bf16" if training_args.bf16 else "fp16" if training_args.fp16 else "fp32"
+    result.update(device=str(training_args.device), precision=precision)
+    if training_args.process_index == 0:
+        Path(result["output_dir"], "sft_result.json").write_text(json.dumps(result, indent=2))
     for stage in result["stages"]:
         losses = stage["losses"]
         if losses:
-            logger.info("stage %s: loss %.4f -> %.4f over %d logs", stage["name"], losses[0], losses[-1], len(losses))
+            logger.info(
+                "stage %s: loss %.4f -> %.4f over %d logs", stage["name"], losses[0], losses[-1], len(losses)
+            )
     logger.info("saved %s", result["output_dir"])
     return result
 

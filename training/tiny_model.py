@@ -119,8 +119,12 @@ def main(argv: list[str] | None = None) -> None:
     from training.sft import load_conversations
 
     defaults = TinyModelSpec()
-    parser = argparse.ArgumentParser(prog="python -m training.tiny_model", description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True, help="a `cligym export` folder, or a JSONL file with `messages`")
+    parser = argparse.ArgumentParser(
+        prog="python -m training.tiny_model", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--data", required=True, help="a `cligym export` folder, or a JSONL file with `messages`"
+    )
     parser.add_argument("--out", required=True, help="where to save the checkpoint (model + tokenizer)")
     for name, value in vars(defaults).items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=value)
