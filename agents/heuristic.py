@@ -40,7 +40,9 @@ MODULE_TO_DIST = {
 }
 # Variables that break Python or the loader when set by someone who should not have.
 SUSPECT_VARS = ("PYTHONPATH", "PYTHONHOME", "PYTHONSAFEPATH", "LD_PRELOAD", "LD_LIBRARY_PATH", "PIP_NO_INDEX")
-SHELL_FILES = "/etc/profile /etc/profile.d/*.sh /etc/environment /etc/bash.bashrc /root/.bashrc /root/.profile"
+SHELL_FILES = (
+    "/etc/profile /etc/profile.d/*.sh /etc/environment /etc/bash.bashrc /root/.bashrc /root/.profile"
+)
 WHEELHOUSE = "/opt/wheelhouse"
 # Skip reasons that mean "something the tests need is gone", not "this test does not apply here".
 SKIP_SMELLS = "requires|unavailable|not installed|not available|missing|no module|could not import|cannot import|not found"
@@ -54,12 +56,12 @@ for d in md.distributions():
     missing = [str(f) for f in (d.files or []) if not str(f).endswith(".pyc") and not os.path.exists(d.locate_file(f))]
     if missing:
         print("MISSING_FILES", name, missing[0])
-wheelhouse = "%s"
+wheelhouse = "WHEELHOUSE"
 for w in sorted(os.listdir(wheelhouse)) if os.path.isdir(wheelhouse) else []:
     dist = re.sub(r"[-_.]+", "-", w.split("-")[0]).lower()
     if w.endswith((".whl", ".tar.gz")) and dist not in installed:
         print("NOT_INSTALLED", w.split("-")[0])
-PY""" % WHEELHOUSE
+PY""".replace("WHEELHOUSE", WHEELHOUSE)
 PROBE_DPKG = "dpkg --verify 2>/dev/null | grep -v ' c /' | head -n 40; echo dpkg-verify-done"
 PROBE_EXEC = (
     "find /usr/bin /usr/sbin /bin /sbin /usr/local/bin /opt/venv/bin -maxdepth 1 -type f ! -perm -u+x "
@@ -109,7 +111,9 @@ class HeuristicPolicy:
 
     name = "heuristic"
 
-    def __init__(self, test_command: str = "python -m pytest -q", max_repairs: int = 6, seed: int = 0) -> None:
+    def __init__(
+        self, test_command: str = "python -m pytest -q", max_repairs: int = 6, seed: int = 0
+    ) -> None:
         quick = " -x --tb=short -rs" if "pytest" in test_command else ""
         self.test_command = test_command.strip() + quick
         self.max_repairs = max_repairs
@@ -121,14 +125,18 @@ class HeuristicPolicy:
         test_runs = [obs for command, obs in history if command == self.test_command]
         repairs = [c for c, _ in history if c != self.test_command and c not in PROBES]
         if not test_runs:
-            return Action(self.test_command, format_reply("First, see how the tests fail.", self.test_command))
+            return Action(
+                self.test_command, format_reply("First, see how the tests fail.", self.test_command)
+            )
         last_command, last_obs = history[-1]
         if last_command == self.test_command and suite_passed(last_obs):
             return Action(SUBMIT, submit_reply("The tests pass now."))
         if len(repairs) >= self.max_repairs:
             return Action(SUBMIT, submit_reply("Out of repair attempts; submitting what I have."))
         if last_command not in (self.test_command, *PROBES) and history:
-            return Action(self.test_command, format_reply("Check whether that repair worked.", self.test_command))
+            return Action(
+                self.test_command, format_reply("Check whether that repair worked.", self.test_command)
+            )
         # Repairs suggested by everything seen since the last repair (the latest test run and the probes).
         since = [obs for c, obs in reversed(history) if c in (self.test_command, *PROBES)]
         for text in since[:5]:
@@ -147,31 +155,53 @@ class HeuristicPolicy:
         for match in re.finditer(modules, text):
             module = match.group(1) or match.group(2) or match.group(3)
             dist = self._dist_for(module, messages)
-            found.append((f"Python cannot import `{module}`; (re)install {dist} from the wheelhouse.", _pip_fix(dist)))
+            found.append(
+                (f"Python cannot import `{module}`; (re)install {dist} from the wheelhouse.", _pip_fix(dist))
+            )
         for match in re.finditer(r"^MISSING_FILES (\S+)", text, re.M):
             found.append((f"{match.group(1)} lost installed files; reinstall it.", _pip_fix(match.group(1))))
         for match in re.finditer(r"^NOT_INSTALLED (\S+)", text, re.M):
-            found.append((f"{match.group(1)} is in the wheelhouse but not installed.", f"pip install {match.group(1)}"))
+            found.append(
+                (f"{match.group(1)} is in the wheelhouse but not installed.", f"pip install {match.group(1)}")
+            )
         for match in re.finditer(r"^NOT_EXECUTABLE (\S+)", text, re.M):
             found.append(("This executable lost its x bit.", f"chmod a+rx {shlex.quote(match.group(1))}"))
         for match in re.finditer(r"(/[\w./+-]+)'?: Permission denied|Permission denied: '(/[^']+)'", text):
-            found.append(("Restore the permissions of the path that is refused.", _chmod_fix(match.group(1) or match.group(2))))
+            found.append(
+                (
+                    "Restore the permissions of the path that is refused.",
+                    _chmod_fix(match.group(1) or match.group(2)),
+                )
+            )
         for match in re.finditer(r"^missing\s+(?:c\s+)?(/\S+)|^\?\?5\S*\s+(?:c\s+)?(/\S+)", text, re.M):
-            found.append(("A file of a Debian package is gone or changed.", _apt_fix_path(match.group(1) or match.group(2))))
+            found.append(
+                (
+                    "A file of a Debian package is gone or changed.",
+                    _apt_fix_path(match.group(1) or match.group(2)),
+                )
+            )
         for match in re.finditer(r"([\w.+-]+\.so(?:\.[\d.]+)?): cannot open shared object file", text):
-            found.append(("A shared library is missing; reinstall its package.", _apt_fix_path("*/" + match.group(1))))
+            found.append(
+                ("A shared library is missing; reinstall its package.", _apt_fix_path("*/" + match.group(1)))
+            )
         for match in re.finditer(
             r"(?:bash: (?:line \d+: )?|sh: \d+: )([\w.+-]+): (?:command )?not found|"
             r"No such file or directory: '([\w.+-]+)'|executable \W?([\w.+-]+)\W? not found",
             text,
         ):
             name = match.group(1) or match.group(2) or match.group(3)
-            found.append((f"`{name}` is not on the system; reinstall the package that ships it.", _apt_fix_exe(name)))
+            found.append(
+                (f"`{name}` is not on the system; reinstall the package that ships it.", _apt_fix_exe(name))
+            )
         for match in re.finditer(r"No such file or directory: '(/(?:usr|etc|lib)/[^']+)'", text):
-            found.append(("A system file is gone; reinstall the package that ships it.", _apt_fix_path(match.group(1))))
+            found.append(
+                ("A system file is gone; reinstall the package that ships it.", _apt_fix_path(match.group(1)))
+            )
         if re.search(r"ZoneInfoNotFoundError|UnknownTimeZoneError|No time zone found|zoneinfo", text):
             found.append(("Time zone data is broken.", "apt-get install --reinstall -y tzdata"))
-        if re.search(r"unsupported locale setting|locale\.Error|Setting locale failed|LC_ALL: cannot change", text):
+        if re.search(
+            r"unsupported locale setting|locale\.Error|Setting locale failed|LC_ALL: cannot change", text
+        ):
             found.append(("The locale settings are broken.", _unset_fix("LANG|LC_ALL|LC_CTYPE")))
         for var in SUSPECT_VARS:
             if re.search(rf"^(?:[^:\n]*:\d+:)?\s*(?:export\s+)?{var}=\S", text, re.M):

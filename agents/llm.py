@@ -110,13 +110,23 @@ class LLMPolicy:
             if command:
                 return Action(command, reply, usage)
             usage["format_errors"] += 1
-            conversation += [{"role": "assistant", "content": reply}, {"role": "user", "content": FORMAT_ERROR}]
-        raise PolicyError(f"model {cfg.model} gave {usage['format_errors']} replies in a row without a command")
+            conversation += [
+                {"role": "assistant", "content": reply},
+                {"role": "user", "content": FORMAT_ERROR},
+            ]
+        raise PolicyError(
+            f"model {cfg.model} gave {usage['format_errors']} replies in a row without a command"
+        )
 
     def _complete(self, conversation: list[dict[str, str]]) -> tuple[str, dict[str, int]]:
         """One chat completion, retried with exponential backoff on rate limits, server errors and timeouts."""
         cfg, openai = self.config, self._openai
-        retryable = (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError, openai.APIConnectionError)
+        retryable = (
+            openai.RateLimitError,
+            openai.InternalServerError,
+            openai.APITimeoutError,
+            openai.APIConnectionError,
+        )
         for attempt in range(cfg.api_retries + 1):
             try:
                 response = self.client.chat.completions.create(
@@ -128,7 +138,9 @@ class LLMPolicy:
                 )
             except retryable as exc:
                 if attempt == cfg.api_retries:
-                    raise PolicyError(f"endpoint failed {attempt + 1} times: {type(exc).__name__}: {exc}") from exc
+                    raise PolicyError(
+                        f"endpoint failed {attempt + 1} times: {type(exc).__name__}: {exc}"
+                    ) from exc
                 time.sleep(cfg.backoff_seconds * 2**attempt)
                 continue
             except openai.APIStatusError as exc:  # 4xx other than 429: retrying will not help

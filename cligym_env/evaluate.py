@@ -48,7 +48,9 @@ def load_run(run_dir: Path) -> tuple[dict, list[dict]]:
     run_dir = Path(run_dir)
     episodes = read_trajectories(run_dir / TRAJECTORIES)
     if not episodes:
-        raise CligymError(f"{run_dir}: no trajectories ({TRAJECTORIES} missing or empty); run `cligym run` first")
+        raise CligymError(
+            f"{run_dir}: no trajectories ({TRAJECTORIES} missing or empty); run `cligym run` first"
+        )
     config = json.loads((run_dir / RUN_FILE).read_text()) if (run_dir / RUN_FILE).is_file() else {}
     return config, episodes
 
@@ -59,7 +61,11 @@ def score_run(episodes: list[dict], ks: list[int], n_bootstrap: int = 1000, seed
     for e in episodes:
         by_task[e["task_id"]].append(e)
     tasks = {
-        tid: {"n": len(eps), "c": sum(bool(e["resolved"]) for e in eps), **{b: eps[0].get(b) for b in BREAKDOWNS}}
+        tid: {
+            "n": len(eps),
+            "c": sum(bool(e["resolved"]) for e in eps),
+            **{b: eps[0].get(b) for b in BREAKDOWNS},
+        }
         for tid, eps in sorted(by_task.items())
     }
     result: dict = {"n_tasks": len(tasks), "n_episodes": len(episodes), "pass": {}, "by": {}}
@@ -67,23 +73,33 @@ def score_run(episodes: list[dict], ks: list[int], n_bootstrap: int = 1000, seed
         values = [pass_at_k(t["n"], t["c"], k) for t in tasks.values() if t["n"] >= k]
         if values:
             low, high = bootstrap_ci(values, n_bootstrap, seed)
-            result["pass"][f"pass@{k}"] = {"mean": float(np.mean(values)), "ci95": [low, high], "n_tasks": len(values)}
+            result["pass"][f"pass@{k}"] = {
+                "mean": float(np.mean(values)),
+                "ci95": [low, high],
+                "n_tasks": len(values),
+            }
     for field in BREAKDOWNS:
         groups: dict[str, list[float]] = defaultdict(list)
         for t in tasks.values():
             groups[str(t[field])].append(pass_at_k(t["n"], t["c"], 1))
-        result["by"][field] = {g: {"pass@1": float(np.mean(v)), "n_tasks": len(v)} for g, v in sorted(groups.items())}
+        result["by"][field] = {
+            g: {"pass@1": float(np.mean(v)), "n_tasks": len(v)} for g, v in sorted(groups.items())
+        }
     result["resolved_episodes"] = sum(bool(e["resolved"]) for e in episodes)
     result["mean_steps"] = float(np.mean([e["n_steps"] for e in episodes]))
     result["mean_wall_seconds"] = float(np.mean([e["wall_seconds"] for e in episodes]))
     result["policy_errors"] = sum(e.get("error") is not None for e in episodes)
-    tokens = [sum(v for key, v in (e.get("usage") or {}).items() if key.endswith("_tokens")) for e in episodes]
+    tokens = [
+        sum(v for key, v in (e.get("usage") or {}).items() if key.endswith("_tokens")) for e in episodes
+    ]
     result["total_tokens"] = int(sum(tokens))
     result["tasks"] = tasks
     return result
 
 
-def evaluate_runs(run_dirs: list[Path], ks: list[int] = (1, 5), n_bootstrap: int = 1000, plots: bool = True) -> dict:
+def evaluate_runs(
+    run_dirs: list[Path], ks: list[int] = (1, 5), n_bootstrap: int = 1000, plots: bool = True
+) -> dict:
     """Score every run, write report.md (+ plots) into each, and return the scores and a comparison table."""
     if not run_dirs:
         raise CligymError("name at least one run folder")
@@ -93,7 +109,9 @@ def evaluate_runs(run_dirs: list[Path], ks: list[int] = (1, 5), n_bootstrap: int
         score = score_run(episodes, list(ks), n_bootstrap)
         name = config.get("agent") or episodes[0].get("agent", "?")
         model = config.get("model") or episodes[0].get("model")
-        runs.append({"run_dir": str(run_dir), "agent": name, "model": model, "split": config.get("split"), **score})
+        runs.append(
+            {"run_dir": str(run_dir), "agent": name, "model": model, "split": config.get("split"), **score}
+        )
     table = comparison_table(runs, list(ks))
     for run in runs:
         run_dir = Path(run["run_dir"])
@@ -128,7 +146,9 @@ def render_report(run: dict, table: str, images: list[str]) -> str:
     """The run's report.md: the comparison table, breakdowns, per-task results, plots."""
     parts = [f"# Evaluation: {Path(run['run_dir']).name}\n", table]
     for field, groups in run["by"].items():
-        parts.append(f"\n## Pass@1 by {field.replace('_', ' ')}\n\n| {field} | tasks | Pass@1 |\n|---|---|---|")
+        parts.append(
+            f"\n## Pass@1 by {field.replace('_', ' ')}\n\n| {field} | tasks | Pass@1 |\n|---|---|---|"
+        )
         parts += [f"| {g} | {v['n_tasks']} | {v['pass@1']:.3f} |" for g, v in groups.items()]
     parts.append("\n## Tasks\n\n| task | samples | resolved |\n|---|---|---|")
     parts += [f"| {tid} | {t['n']} | {t['c']} |" for tid, t in run["tasks"].items()]
@@ -160,7 +180,7 @@ def write_plots(run: dict, run_dir: Path) -> list[str]:
         ks = [int(key.split("@")[1]) for key in run["pass"]]
         fig, ax = plt.subplots(figsize=(4, 3.5))
         ax.plot(ks, [v["mean"] for v in run["pass"].values()], marker="o")
-        ax.fill_between(ks, *zip(*(v["ci95"] for v in run["pass"].values())), alpha=0.2)
+        ax.fill_between(ks, *zip(*(v["ci95"] for v in run["pass"].values()), strict=True), alpha=0.2)
         ax.set_xlabel("k")
         ax.set_ylabel("Pass@k")
         ax.set_ylim(0, 1.05)

@@ -23,15 +23,34 @@ from cligym_env.rollout import TRAJECTORIES, read_trajectories
 
 DATA_FILE = "data.jsonl"
 CARD = "README.md"
-COLUMNS = ("task_id", "gold", "fault_family", "category", "difficulty", "agent", "model", "seed", "sample", "reward", "n_steps", "run")
+COLUMNS = (
+    "task_id",
+    "gold",
+    "fault_family",
+    "category",
+    "difficulty",
+    "agent",
+    "model",
+    "seed",
+    "sample",
+    "reward",
+    "n_steps",
+    "run",
+)
 
 # Shortcuts the paper filtered out: answers read from where the fault was made instead of diagnosed.
-_READERS = r"\b(cat|head|tail|less|more|sed|awk|grep|egrep|rg|nl|strings|xxd|od|vi|vim|nano|view|bat|cp|tac|open)\b"
+_READERS = (
+    r"\b(cat|head|tail|less|more|sed|awk|grep|egrep|rg|nl|strings|xxd|od|vi|vim|nano|view|bat|cp|tac|open)\b"
+)
 CHEATS = {
     "reads solution.sh": re.compile(r"solution\.sh"),
     "reads the test files": re.compile(_READERS + r"[^|;&\n]*(?:^|[\s/'\"=])tests?/", re.M),
-    "uses git history": re.compile(r"\bgit\b[^|;&\n]*\b(log|diff|show|reflog|blame|stash|whatchanged|checkout|restore|reset)\b|\.git/"),
-    "reads package-manager logs": re.compile(r"/var/log/(dpkg|apt|alternatives)|\bhistory\.log\b|\bterm\.log\b"),
+    "uses git history": re.compile(
+        r"\bgit\b[^|;&\n]*\b(log|diff|show|reflog|blame|stash|whatchanged|checkout|restore|reset)\b|\.git/"
+    ),
+    "reads package-manager logs": re.compile(
+        r"/var/log/(dpkg|apt|alternatives)|\bhistory\.log\b|\bterm\.log\b"
+    ),
     "reads shell history": re.compile(r"\.bash_history|\bhistory\s*(\||$|;)"),
     "re-runs the task's build": re.compile(r"\bdocker\b|\bDockerfile\b|\bpodman\b|\bbuildah\b"),
 }
@@ -91,7 +110,10 @@ def filter_episodes(episodes: list[dict], filters: ExportFilters) -> tuple[list[
             dropped["cheating"] += 1
         elif (e["task_id"], tuple(map(normalise, commands))) in seen_exact:
             dropped["exact duplicate"] += 1
-        elif any(jaccard(shingles(commands), s) >= filters.near_duplicate for s in seen_shingles.get(e["task_id"], [])):
+        elif any(
+            jaccard(shingles(commands), s) >= filters.near_duplicate
+            for s in seen_shingles.get(e["task_id"], [])
+        ):
             dropped["near duplicate"] += 1
         else:
             seen_exact.add((e["task_id"], tuple(map(normalise, commands))))

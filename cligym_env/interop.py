@@ -102,7 +102,11 @@ def _test_script(spec: TaskSpec, tests_dir: str) -> str:
 
 def _write_tests(spec: TaskSpec, tests: Path) -> None:
     tests.mkdir(parents=True, exist_ok=True)
-    expected = {"results_path": spec.results.path, "fail_to_pass": spec.fail_to_pass, "pass_to_pass": spec.pass_to_pass}
+    expected = {
+        "results_path": spec.results.path,
+        "fail_to_pass": spec.fail_to_pass,
+        "pass_to_pass": spec.pass_to_pass,
+    }
     (tests / "expected.json").write_text(json.dumps(expected, indent=1) + "\n", encoding="utf-8")
     (tests / "check_results.py").write_text(CHECK_RESULTS, encoding="utf-8")
 
@@ -134,7 +138,9 @@ def export_task(task: Task, out_root: Path, fmt: str) -> Path:
             "parser_name": "pytest", "max_agent_timeout_sec": spec.timeouts.episode,
             "max_test_timeout_sec": spec.timeouts.tests + 60, "run_tests_in_same_shell": False,
         }  # fmt: skip
-        (dest / "task.yaml").write_text(yaml.dump(meta, Dumper=_BlockDumper, sort_keys=False, allow_unicode=True), encoding="utf-8")
+        (dest / "task.yaml").write_text(
+            yaml.dump(meta, Dumper=_BlockDumper, sort_keys=False, allow_unicode=True), encoding="utf-8"
+        )
         (dest / "docker-compose.yaml").write_text(COMPOSE, encoding="utf-8")
         _executable(dest / "solution.sh", task.solution_script())
         _executable(dest / "run-tests.sh", _test_script(spec, '"$TEST_DIR"'))
@@ -183,7 +189,9 @@ def import_task(folder: Path, out_root: Path) -> Task:
     for needed in (env_dir / "Dockerfile", solution):
         if not needed.is_file():
             raise SpecError(f"{folder}: {layout} task has no {needed.relative_to(folder)}")
-    dockerfile = _ARG.sub("ARG CLIGYM_GOLD_IMAGE", (env_dir / "Dockerfile").read_text(encoding="utf-8"), count=1)
+    dockerfile = _ARG.sub(
+        "ARG CLIGYM_GOLD_IMAGE", (env_dir / "Dockerfile").read_text(encoding="utf-8"), count=1
+    )
     task = write_task(out_root, spec, dockerfile, solution.read_text(encoding="utf-8"))
     if (env_dir / "files").is_dir():
         shutil.copytree(env_dir / "files", task.path / "files")

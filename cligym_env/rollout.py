@@ -71,7 +71,12 @@ class RunConfig(BaseModel):
     """Policy options (llm: model, base_url, temperature, max_tokens, …); the api_key is never stored."""
 
 
-def select_tasks(paths: list[str], split: str = "all", test_fraction: float = DEFAULT_TEST_FRACTION, limit: int | None = None):
+def select_tasks(
+    paths: list[str],
+    split: str = "all",
+    test_fraction: float = DEFAULT_TEST_FRACTION,
+    limit: int | None = None,
+):
     """The tasks under `paths` in the split, sorted by id; one clear error when there are none."""
     from cligym_env.gold import default_gold_root
     from cligym_env.task import list_tasks
@@ -127,7 +132,16 @@ class TrajectoryWriter:
             os.fsync(f.fileno())
 
 
-def play_episode(env, policy, task, *, seed: int, episode_timeout: float, hard: bool = False, stop: threading.Event | None = None) -> dict:
+def play_episode(
+    env,
+    policy,
+    task,
+    *,
+    seed: int,
+    episode_timeout: float,
+    hard: bool = False,
+    stop: threading.Event | None = None,
+) -> dict:
     """One episode of `policy` in a made (not reset) Repair-v0 `env`; returns the trajectory record."""
     from agents.prompt import SUBMIT, initial_messages, observation_message
     from agents.protocol import PolicyError
@@ -157,7 +171,10 @@ def play_episode(env, policy, task, *, seed: int, episode_timeout: float, hard: 
             break
         steps.append(_step_record(command, info))
         messages.append(
-            {"role": "user", "content": observation_message(info["output"], info["exit_code"], info["timed_out"])}
+            {
+                "role": "user",
+                "content": observation_message(info["output"], info["exit_code"], info["timed_out"]),
+            }
         )
     tests = info.get("tests") if error is None else None
     resolved = bool(tests and tests.get("resolved"))
@@ -261,7 +278,9 @@ def run_rollouts(config: RunConfig, progress: bool = True, stop: threading.Event
                     try:
                         episode = future.result()
                     except Exception as exc:  # the machinery failed: not recorded, a rerun retries it
-                        summary["failed"].append({"task_id": task_id, "sample": sample, "error": f"{type(exc).__name__}: {exc}"})
+                        summary["failed"].append(
+                            {"task_id": task_id, "sample": sample, "error": f"{type(exc).__name__}: {exc}"}
+                        )
                         advance(task_id, None)
                         continue
                     if episode["stop"] == "interrupted":

@@ -51,7 +51,9 @@ def split_of(
     return split
 
 
-def splits_of(golds: Iterable[str], test_fraction: float = DEFAULT_TEST_FRACTION, salt: str = DEFAULT_SALT) -> dict[str, Split]:
+def splits_of(
+    golds: Iterable[str], test_fraction: float = DEFAULT_TEST_FRACTION, salt: str = DEFAULT_SALT
+) -> dict[str, Split]:
     """The split of every gold in `golds`, with the non-empty fallback applied."""
     names = sorted(set(golds))
     return {g: split_of(g, test_fraction, salt, golds=names) for g in names}

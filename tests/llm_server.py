@@ -29,7 +29,9 @@ class ScriptedChatServer:
                 with outer._lock:
                     outer.requests += 1
                     number = outer.requests
-                answer = outer.script(body["messages"], number) if self.path.endswith("/chat/completions") else 404
+                answer = (
+                    outer.script(body["messages"], number) if self.path.endswith("/chat/completions") else 404
+                )
                 if isinstance(answer, int):
                     self._send(answer, {"error": {"message": f"scripted {answer}", "type": "scripted"}})
                     return

@@ -66,7 +66,10 @@ def test_tests_passed_reads_pytest_summaries():
 def test_fit_context_elides_old_observations_only():
     messages = initial_messages("task")
     for i in range(10):
-        messages += [{"role": "assistant", "content": f"```bash\necho {i}\n```"}, {"role": "user", "content": "x" * 4000}]
+        messages += [
+            {"role": "assistant", "content": f"```bash\necho {i}\n```"},
+            {"role": "user", "content": "x" * 4000},
+        ]
     fitted = fit_context(messages, budget=5000, keep_last_turns=3)
     assert fitted[:2] == messages[:2] and len(fitted) == len(messages)
     assert fitted[3]["content"] == ELIDED and all(m["content"] == "x" * 4000 for m in fitted[-5::2])
@@ -96,7 +99,9 @@ def test_llm_gives_up_on_replies_without_commands_and_on_a_dead_endpoint():
         policy = LLMPolicy(model="m", base_url=server.base_url, format_retries=1)
         with pytest.raises(PolicyError, match="2 replies in a row without a command"):
             policy.act(initial_messages("x"))
-    dead = LLMPolicy(model="m", base_url=server.base_url, api_retries=1, backoff_seconds=0.01, timeout_seconds=2)
+    dead = LLMPolicy(
+        model="m", base_url=server.base_url, api_retries=1, backoff_seconds=0.01, timeout_seconds=2
+    )
     with pytest.raises(PolicyError, match="APIConnectionError"):
         dead.act(initial_messages("x"))
 

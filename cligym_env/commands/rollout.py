@@ -54,7 +54,9 @@ def run(
         raise typer.Exit(130) from None
     finally:  # whatever happened, no container of this run outlives it
         containers.gc(labels={containers.PROCESS_LABEL: containers.PROCESS_ID})
-    failed = "".join(f"\n  [red]failed[/red] {f['task_id']}#{f['sample']}: {f['error']}" for f in summary["failed"])
+    failed = "".join(
+        f"\n  [red]failed[/red] {f['task_id']}#{f['sample']}: {f['error']}" for f in summary["failed"]
+    )
     emit(
         summary,
         as_json,
@@ -102,7 +104,10 @@ def export(
     max_steps: Annotated[int | None, typer.Option(help="Drop episodes with more commands.")] = None,
     allow_cheating: Annotated[bool, typer.Option(help="Keep episodes the cheating detector flags.")] = False,
     near_duplicate: Annotated[
-        float, typer.Option(help="Jaccard similarity of command shingles at which a same-task episode is a duplicate.")
+        float,
+        typer.Option(
+            help="Jaccard similarity of command shingles at which a same-task episode is a duplicate."
+        ),
     ] = 0.9,
     as_json: JsonOpt = False,
 ) -> None:
@@ -115,4 +120,6 @@ def export(
     )  # fmt: skip
     result = export_runs(run_dirs, Path(out), filters)
     dropped = ", ".join(f"{reason} {n}" for reason, n in result["dropped"].items()) or "none"
-    emit(result, as_json, f"kept {result['kept']} of {result['total']} episodes (dropped: {dropped}) -> {out}")
+    emit(
+        result, as_json, f"kept {result['kept']} of {result['total']} episodes (dropped: {dropped}) -> {out}"
+    )

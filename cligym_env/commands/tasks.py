@@ -44,7 +44,11 @@ def import_tasks(
 
     candidates = []
     for folder in folders:
-        if (folder / SPEC_FILE).is_file() or (folder / "task.yaml").is_file() or (folder / "task.toml").is_file():
+        if (
+            (folder / SPEC_FILE).is_file()
+            or (folder / "task.yaml").is_file()
+            or (folder / "task.toml").is_file()
+        ):
             candidates.append(folder)
         elif folder.is_dir():
             candidates += sorted(p for p in folder.iterdir() if p.is_dir())
@@ -57,7 +61,9 @@ def import_tasks(
             skipped.append(folder.name)
             continue
         made.append(import_task(folder, out).id)
-    human = f"imported {len(made)} tasks -> {out}" + (f" (already there: {', '.join(skipped)})" if skipped else "")
+    human = f"imported {len(made)} tasks -> {out}" + (
+        f" (already there: {', '.join(skipped)})" if skipped else ""
+    )
     emit({"imported": made, "skipped": skipped, "out": str(out)}, as_json, human)
 
 
