@@ -241,3 +241,27 @@ def test_gpu_check_script_runs_on_cpu(tmp_path) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "device: cpu" in proc.stdout and "gpu check: OK" in proc.stdout
+
+
+def test_stock_qwen3_template_is_swapped_for_the_marked_one(tiny) -> None:
+    """A real Qwen3 checkpoint's template has no generation markers: `auto` picks training/templates/qwen3.jinja,
+    whose masks hold the (empty) think block, the reply and <|im_end|>."""
+    import trl
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny)
+    tokenizer.chat_template = (Path(trl.__file__).parent / "chat_templates" / "qwen3.jinja").read_text()
+    tokenizer.chat_template = sft.resolve_chat_template(tokenizer, "auto")
+    assert tokenizer.chat_template == (ROOT / "training/templates/qwen3.jinja").read_text()
+    messages = conversation(2)
+    report = sft.audit_example(messages, tokenizer, max_length=None)
+    assert report["matched"] and report["turns"] == report["spans"] == 3
+    out = tokenizer.apply_chat_template(messages, return_dict=True, return_assistant_tokens_mask=True)
+    a, b = sft._assistant_spans(out["assistant_masks"])[0]
+    assert (
+        tokenizer.decode(out["input_ids"][a:b])
+        == "<think>\n\n</think>\n\n" + messages[2]["content"] + "<|im_end|>\n"
+    )
+    with pytest.raises(sft.TrainingDataError, match="not ChatML"):
+        tokenizer.chat_template = "{% for m in messages %}{{ m.content }}{% endfor %}"
+        sft.resolve_chat_template(tokenizer, "auto")
