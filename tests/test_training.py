@@ -222,7 +222,7 @@ def test_two_stage_full_finetune_lowers_loss_and_plays(tiny, data, tmp_path) -> 
 def test_lora_finetune_saves_an_adapter_that_plays(tiny, data, tmp_path) -> None:
     result = run_sft(
         tiny, tmp_path / "lora", "--dataset", str(data), "--use_peft", "--lora_r", "8", "--lora_alpha", "16",
-        "--lora_target_modules", "q_proj", "k_proj", "v_proj", "o_proj", "--num_train_epochs", "2",
+        "--lora_target_modules", "all-linear", "--num_train_epochs", "2",
     )  # fmt: skip
     losses = result["stages"][0]["losses"]
     assert losses[-1] < losses[0], losses

@@ -292,6 +292,8 @@ def train(script_args: CligymSFTArguments, training_args, model_args) -> dict[st
                     dataset, tokenizer, args.max_length, stage["name"], args.dataset_num_proc
                 )
         peft_config = get_peft_config(model_args) if i == 1 else None  # later stages load the adapter
+        if peft_config is not None and set(peft_config.target_modules or ()) == {"all-linear"}:
+            peft_config.target_modules = "all-linear"  # the CLI gives a list; peft wants the bare string
         trainer = SFTTrainer(
             model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config
         )
