@@ -124,25 +124,57 @@ def gold_verify(
     runs: Annotated[
         int, typer.Option(help="Test runs; tests whose outcome differs are flaky and left out.")
     ] = 1,
+    workers: Annotated[int, typer.Option(help="Golds built and verified at once.")] = 2,
+    probe: Annotated[
+        bool, typer.Option(help="Run the tests once more under the runtime probe (strace) and record it.")
+    ] = True,
     as_json: JsonOpt = False,
 ) -> None:
-    """Build each gold, run its tests in a fresh container, record the passing test ids (verified.json)."""
-    from cligym_env.gold_image import verify_gold
+    """Build each gold, run its tests in fresh containers, record the passing test ids (verified.json).
 
+    Golds run in parallel (--workers) under a progress bar; a gold that fails is reported and the others
+    go on. The exit code is 1 if any gold failed.
+    """
+    from cligym_env.golds.catalogue import verify_many
+
+    golds = _golds(refs or [], all_)
+    results = verify_many(golds, runs=runs, workers=workers, probe=probe, console=console)
     out = []
-    for gold in _golds(refs or [], all_):
-        record = verify_gold(gold, runs=runs, progress=_say)
+    for name, record, error in results:
+        if record is None:
+            out.append({"gold": name, "error": error})
+            continue
         out.append(
-            record.model_dump(exclude={"passing", "failing"})
+            record.model_dump(exclude={"passing", "failing", "runtime"})
             | {"n_passing": len(record.passing), "n_failing": len(record.failing)}
         )
-        _emit(
-            None,
-            False,
-            f"{gold.name}: [green]{len(record.passing)} passing[/green], {len(record.failing)} failing, "
-            f"{len(record.flaky)} flaky, tests {record.test_seconds}s -> {gold.path / 'verified.json'}",
-        )
     _emit(out, as_json)
+    failed = [name for name, record, _ in results if record is None]
+    if failed:
+        raise CligymError(f"{len(failed)} of {len(results)} golds failed to verify: {', '.join(failed)}")
+
+
+@gold_app.command("catalogue")
+def gold_catalogue(
+    write: Annotated[
+        bool, typer.Option("--write", help="Write the table into tasks/gold/README.md and BENCHMARKS.md.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """The gold catalogue table (name, language, version, tests, test seconds, image size, tags), made from
+    the specs and their verified.json, so it never drifts; --write puts it in tasks/gold/README.md."""
+    from cligym_env.gold import list_golds
+    from cligym_env.golds.catalogue import catalogue_rows, catalogue_table, write_benchmarks, write_catalogue
+
+    golds = list_golds()
+    if write:
+        path = write_catalogue(golds)
+        bench = write_benchmarks(golds)
+        _emit(None, False, f"wrote {path} and the gold section of {bench}")
+    if as_json:
+        _emit(catalogue_rows(golds), True)
+    elif not write:
+        print(catalogue_table(golds))
 
 
 @task_app.command("make")
@@ -306,7 +338,7 @@ def gc(as_json: JsonOpt = False) -> None:
 
 
 # Command groups that live in their own modules (see cligym_env/commands/__init__.py): one line each.
-REGISTRARS: list[str] = ["rollout", "tasks"]
+REGISTRARS: list[str] = ["rollout", "tasks", "generate"]
 
 
 def _register_groups() -> None:
@@ -336,10 +368,8 @@ def main() -> None:
     except typer.Abort:
         console.print("aborted")
         sys.exit(130)
-    except Exception as exc:  # click's usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:  # click's usage errors (typer ships its own click, so match by shape)
+        if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()
             sys.exit(exc.exit_code)
         raise

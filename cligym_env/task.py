@@ -79,6 +79,9 @@ class TaskSpec(BaseModel):
     category: Literal[CATEGORIES]  # type: ignore[valid-type]
     """One of the paper's categories."""
     difficulty: Literal["easy", "medium", "hard"] | None = None
+    """Calibrated by how many steps the heuristic repair agent needs (`cligym tasks calibrate`)."""
+    signature: str | None = None
+    """Canonical fault signature (`family:target`, sorted, joined by `+`): two tasks with one are duplicates."""
     fail_to_pass: list[str] = Field(min_length=1)
     """Tests that pass in the gold env, fail in the broken one, and must pass after the repair."""
     pass_to_pass: list[str] = Field(default_factory=list)

@@ -1,0 +1,85 @@
+"""`cligym generate`: make tasks by environment inversion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from cligym_env.commands.common import JsonOpt, console, emit, say
+from cligym_env.errors import CligymError
+
+
+def generate(
+    gold: Annotated[
+        Optional[list[str]],
+        typer.Option("--gold", help="Gold names or folders (repeat); default: every gold."),
+    ] = None,
+    n: Annotated[
+        int, typer.Option("--n", help="Stop when the output folder's journal holds this many accepted tasks.")
+    ] = 10,
+    inverter: Annotated[
+        str, typer.Option(help="heuristic (fault families) or llm (an agent over an OpenAI-compatible API).")
+    ] = "heuristic",
+    workers: Annotated[int, typer.Option(help="Attempts run in parallel.")] = 1,
+    out: Annotated[
+        Path, typer.Option(help="Folder receiving task folders (and .generate/journal.jsonl).")
+    ] = Path("tasks/generated"),
+    budget: Annotated[
+        Optional[str],
+        typer.Option(help="Also stop after N attempts (`500`) or a time (`30m`, `2h`), or both (`500,30m`)."),
+    ] = None,
+    seed: Annotated[
+        int, typer.Option(help="Base seed; attempt seeds derive from it, the gold and the attempt number.")
+    ] = 0,
+    model: Annotated[Optional[str], typer.Option(help="LLM inverter: model name.")] = None,
+    base_url: Annotated[
+        Optional[str], typer.Option(help="LLM inverter: API base URL (default $OPENAI_BASE_URL).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Break gold environments until tests flip, validate each candidate, write the tasks. Resumable: run the
+    same command again after an interruption and it continues where it stopped."""
+    from cligym_env.gold import list_golds, load_gold
+    from cligym_env.inversion.generate import Budget, Generator
+
+    golds = [load_gold(g) for g in gold] if gold else list_golds()
+    if not golds:
+        raise CligymError("no gold environments found (tasks/gold is empty?)")
+    if inverter == "heuristic":
+        from cligym_env.inversion.heuristic import HeuristicInverter
+
+        inv = HeuristicInverter()
+    elif inverter == "llm":
+        from cligym_env.inversion.llm_inverter import LLMInverter
+
+        inv = LLMInverter.from_options(model=model, base_url=base_url)
+    else:
+        raise CligymError(f"unknown inverter '{inverter}' (use heuristic or llm)")
+    generator = Generator(golds, out, inv, seed=seed, progress=say)
+    target = max(n - generator.total_accepted, 0)
+    with Progress(
+        TextColumn("[bold]generate[/bold]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
+        job = bar.add_task("tasks", total=target or 1, status="")
+
+        def on_entry(entry: dict, summary) -> None:
+            rejected = ", ".join(f"{k} {v}" for k, v in summary.reasons.most_common(4))
+            bar.update(job, completed=summary.accepted, status=f"{summary.attempts} attempts; {rejected}")
+
+        summary = generator.run(n, workers=workers, budget=Budget.parse(budget), on_entry=on_entry)
+    data = summary.as_dict()
+    emit(data, as_json, f"accepted {data['accepted']} of {data['attempts']} attempts "
+         f"({data['tasks_per_hour']}/h); rejected: {data['rejected']}; journal total {data['total_accepted_in_journal']}")  # fmt: skip
+
+
+def register(app: typer.Typer) -> None:
+    app.command("generate")(generate)

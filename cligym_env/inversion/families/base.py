@@ -1,0 +1,98 @@
+"""The fault-family interface: find targets in a gold environment, break one, say how to repair it."""
+
+from __future__ import annotations
+
+import random
+import shlex
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from cligym_env.inversion.probe import Probe
+
+Shell = Callable[[str], str]
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One concrete breakage: the commands that do it and the commands that undo it."""
+
+    family: str
+    category: str
+    target: str
+    """What is broken (a distribution, a path, a setting): with the family, the fault's identity."""
+    break_commands: tuple[str, ...]
+    repair_commands: tuple[str, ...]
+    symptom: str
+    """What a user would notice, phrased without the cause or the fix (used as the hint)."""
+    leak_terms: tuple[str, ...] = ()
+    """Strings a problem statement must not contain: they would give the fix away."""
+
+    @property
+    def signature(self) -> str:
+        return f"{self.family}:{self.target}"
+
+
+@dataclass
+class Context:
+    """What a family may look at: the probe, and read-only shell access to a pristine gold container."""
+
+    probe: Probe
+    sh: Shell
+    _owners: dict[str, str] = field(default_factory=dict)
+
+    def owner(self, path: str) -> str | None:
+        """The Debian package that ships `path` (dpkg -S), or None."""
+        if path not in self._owners:
+            out = self.sh(f"dpkg -S {shlex.quote(path)} 2>/dev/null | head -1")
+            self._owners[path] = out.split(":", 1)[0].strip() if ":" in out else ""
+        return self._owners[path] or None
+
+
+class FaultFamily(ABC):
+    """A kind of environment fault. Subclasses set the class attributes and implement two methods."""
+
+    name: ClassVar[str]
+    category: ClassVar[str]
+    direction: ClassVar[str]
+    """A disruption direction, in words (also shown to the LLM inverter)."""
+    languages: ClassVar[tuple[str, ...]] = ("python",)
+    """Gold languages the family applies to (`*` for any)."""
+
+    def applies_to(self, probe: Probe, language: str) -> bool:
+        return "*" in self.languages or language in self.languages
+
+    @abstractmethod
+    def targets(self, ctx: Context) -> list[str]:
+        """Everything this family could break in the environment (deterministic order)."""
+
+    @abstractmethod
+    def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault | None:
+        """The fault for `target`, or None if it cannot be made here (e.g. no package owns the file)."""
+
+    def make(
+        self, target: str, breaks: list[str], repairs: list[str], symptom: str, leaks: list[str]
+    ) -> Fault:
+        return Fault(
+            family=self.name,
+            category=self.category,
+            target=target,
+            break_commands=tuple(breaks),
+            repair_commands=tuple(repairs),
+            symptom=symptom,
+            leak_terms=tuple(t for t in leaks if t and len(t) >= 3),
+        )
+
+
+def q(text: str) -> str:
+    return shlex.quote(text)
+
+
+def basename(path: str) -> str:
+    return path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def reinstall_deb(package: str) -> str:
+    """The offline repair for a file a Debian package ships (the image keeps a local apt repository)."""
+    return f"apt-get install --reinstall -y {package}"

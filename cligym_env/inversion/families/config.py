@@ -1,0 +1,176 @@
+"""Faults in configuration: login-shell environment variables, limits and masks set in /etc/profile.d.
+
+Test commands run in a login shell (`bash -lc`) and so does the agent's session, so a line in /etc/profile.d
+changes both, like a bad line in a real machine's shell profile.
+"""
+
+from __future__ import annotations
+
+import random
+
+from cligym_env.inversion.families.base import Context, Fault, FaultFamily, q
+
+PROFILE_NAMES = ("zz-site.sh", "99-local.sh", "50-defaults.sh", "local-env.sh")
+STUB_DIR = "/usr/local/share/python-compat"
+
+
+def _profile_fault(family: FaultFamily, rng: random.Random, target: str, lines: list[str], symptom: str,
+                   extra_breaks: tuple[str, ...] = (), extra_repairs: tuple[str, ...] = ()) -> Fault:  # fmt: skip
+    path = f"/etc/profile.d/{rng.choice(PROFILE_NAMES)}"
+    body = "\\n".join(lines)
+    return family.make(
+        target,
+        [*extra_breaks, f"printf '{body}\\n' > {path}"],
+        [f"rm -f {path}", *extra_repairs],
+        symptom,
+        [path, path.rsplit("/", 1)[1]] + [line.split("=", 1)[-1] for line in lines if "=" in line],
+    )
+
+
+class PythonPathPoison(FaultFamily):
+    name = "pythonpath-poison"
+    category = "infrastructure"
+    direction = "export a PYTHONPATH in the shell profile that puts stale stub modules first"
+
+    def targets(self, ctx: Context) -> list[str]:
+        from cligym_env.inversion.families.python_env import _targets_dists, _top_module
+
+        return [d for d in _targets_dists(ctx, include_project=True) if _top_module(ctx, d)]
+
+    def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault | None:
+        from cligym_env.inversion.families.python_env import _top_module
+
+        module = _top_module(ctx, target)
+        if not module:
+            return None
+        stub = f"{STUB_DIR}/{module}.py"
+        return _profile_fault(
+            self, rng, target, [f"export PYTHONPATH={STUB_DIR}"],
+            "Python picks up an unexpected copy of a package in login shells.",
+            extra_breaks=(f"mkdir -p {STUB_DIR} && echo '# compatibility shim' > {q(stub)}",),
+            extra_repairs=(f"rm -rf {STUB_DIR}",),
+        )  # fmt: skip
+
+
+class WarningsAsErrors(FaultFamily):
+    name = "warnings-as-errors-env"
+    category = "compatibility"
+    direction = "turn Python warnings into errors for every process through the environment"
+
+    def targets(self, ctx: Context) -> list[str]:
+        return ["error", "error::DeprecationWarning", "error::ResourceWarning", "error::UserWarning"]
+
+    def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault:
+        return _profile_fault(
+            self, rng, target, [f"export PYTHONWARNINGS={target}"],
+            "Code that used to print harmless warnings now stops with an exception.",
+        )  # fmt: skip
+
+
+class PytestOptionsPoison(FaultFamily):
+    name = "pytest-options-env"
+    category = "infrastructure"
+    direction = "inject pytest command-line options through the environment"
+
+    OPTIONS = ("-p no:python", "--import-mode=importlib", "-W error", "--strict-config -o xfail_strict=true",
+               "-p no:unraisableexception -W error::pytest.PytestUnraisableExceptionWarning", "--capture=fd -p no:logging")  # fmt: skip
+
+    def targets(self, ctx: Context) -> list[str]:
+        return list(self.OPTIONS)
+
+    def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault:
+        return _profile_fault(
+            self, rng, target, [f'export PYTEST_ADDOPTS="{target}"'],
+            "The test runner behaves differently from a plain invocation, with no change in the project's config.",
+        )  # fmt: skip
+
+
+class IoEncodingPoison(FaultFamily):
+    name = "io-encoding-env"
+    category = "compatibility"
+    direction = "force an ASCII-only text encoding for Python's standard streams and locale"
+
+    def targets(self, ctx: Context) -> list[str]:
+        return ["PYTHONIOENCODING=ascii", "PYTHONUTF8=0 LC_ALL=POSIX LANG=POSIX", "LC_ALL=en_US.ISO-8859-1"]
+
+    def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault:
+        return _profile_fault(
+            self, rng, target, [f"export {target}"],
+            "Printing or reading non-ASCII text fails or comes out garbled.",
+        )  # fmt: skip
+
+
+class TimezonePoison(FaultFamily):
+    name = "timezone-env"
+    category = "compatibility"
+    direction = "set an invalid or surprising time zone for every login shell"
+    languages = ("*",)
+
+    def targets(self, ctx: Context) -> list[str]:
+        return ["Mars/Olympus_Mons", "EST+5EDT,M3.2.0/2,M11.1.0/2", "Pacific/Kiritimati"]
+
+    def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault:
+        return _profile_fault(
+            self, rng, target, [f"export TZ='{target}'"],
+            "Dates and times come out shifted or local-time conversions fail.",
+        )  # fmt: skip
+
+
+class FileDescriptorLimit(FaultFamily):
+    name = "file-descriptor-limit"
+    category = "concurrency"
+    direction = "lower the open-file limit for every login shell"
+    languages = ("*",)
+
+    def targets(self, ctx: Context) -> list[str]:
+        return ["24", "48", "64"]
+
+    def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault:
+        return _profile_fault(
+            self, rng, target, [f"ulimit -n {target}"],
+            "Work that opens many files or sockets at once fails with 'Too many open files'.",
+        )  # fmt: skip
+
+
+class RestrictiveUmask(FaultFamily):
+    name = "restrictive-umask"
+    category = "file-system"
+    direction = "set a umask that strips permissions from every new file and directory"
+    languages = ("*",)
+
+    def targets(self, ctx: Context) -> list[str]:
+        return ["0777", "0177", "0277"]
+
+    def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault:
+        return _profile_fault(
+            self, rng, target, [f"umask {target}"],
+            "Newly created files and scripts end up with unexpected permissions.",
+        )  # fmt: skip
+
+
+class HomeDirectoryPoison(FaultFamily):
+    name = "home-directory-env"
+    category = "infrastructure"
+    direction = "point HOME (and XDG dirs) at a place that does not exist or is not writable"
+    languages = ("*",)
+
+    def targets(self, ctx: Context) -> list[str]:
+        return ["/nonexistent", "/proc/self"]
+
+    def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault:
+        return _profile_fault(
+            self, rng, target, [f"export HOME={target} XDG_CACHE_HOME={target}/.cache"],
+            "Tools that keep per-user files or caches fail to save them.",
+        )  # fmt: skip
+
+
+FAMILIES = (
+    PythonPathPoison(),
+    WarningsAsErrors(),
+    PytestOptionsPoison(),
+    IoEncodingPoison(),
+    TimezonePoison(),
+    FileDescriptorLimit(),
+    RestrictiveUmask(),
+    HomeDirectoryPoison(),
+)

@@ -1,0 +1,297 @@
+"""Faults in the Python environment: installed distributions, their files, the interpreter, import paths."""
+
+from __future__ import annotations
+
+import random
+
+from cligym_env.inversion.families.base import Context, Fault, FaultFamily, basename, q
+
+# The test runner and its own dependencies: breaking them fails every test for a reason unrelated to the project.
+HARNESS = {
+    "pytest",
+    "pluggy",
+    "iniconfig",
+    "packaging",
+    "pip",
+    "setuptools",
+    "wheel",
+    "exceptiongroup",
+    "tomli",
+}
+SHADOW_DIR = "/usr/local/lib/python3/site-overrides"
+
+
+def _targets_dists(ctx: Context, include_project: bool = False) -> list[str]:
+    probe = ctx.probe
+    names = probe.dependency_closure() + [d for d in probe.test_only_dists() if d not in HARNESS]
+    if include_project:
+        names.insert(0, probe.project_dist)
+    return [n for n in dict.fromkeys(names) if n in probe.dists and n not in HARNESS]
+
+
+def _force_reinstall(ctx: Context, dist: str) -> str:
+    version = ctx.probe.dists[dist]["version"]
+    return f"pip install --force-reinstall --no-deps {q(f'{dist}=={version}')}"
+
+
+def _top_module(ctx: Context, dist: str) -> str | None:
+    tops = [
+        t for t in ctx.probe.dists[dist].get("top_level", []) if t.isidentifier() and not t.startswith("_")
+    ]
+    return tops[0] if tops else None
+
+
+class UninstalledDependency(FaultFamily):
+    name = "uninstalled-python-dependency"
+    category = "dependencies-runtime"
+    direction = "uninstall a Python distribution that the project or its tests import"
+
+    def targets(self, ctx: Context) -> list[str]:
+        return _targets_dists(ctx)
+
+    def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault:
+        version = ctx.probe.dists[target]["version"]
+        return self.make(
+            target,
+            [f"pip uninstall -y {q(target)} && rm -rf /root/.cache/pip"],
+            [f"pip install {q(f'{target}=={version}')}"],
+            "Something the code imports at run time seems to be unavailable.",
+            [target, target.replace("-", "_"), *(ctx.probe.dists[target].get("top_level") or [])],
+        )
+
+
+class DeletedDependencyModule(FaultFamily):
+    name = "deleted-python-module-file"
+    category = "dependencies-runtime"
+    direction = "delete one module file inside an installed Python package, leaving the rest in place"
+
+    def targets(self, ctx: Context) -> list[str]:
+        out = []
+        for dist in _targets_dists(ctx, include_project=True):
+            out += [f"{dist}:{m}" for m in ctx.probe.dists[dist].get("modules", [])[:12]]
+        return out
+
+    def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault:
+        dist, module = target.split(":", 1)
+        path = f"{ctx.probe.site_packages}/{module}"
+        return self.make(
+            target,
+            [f"rm -f {q(path)}"],
+            [_force_reinstall(ctx, dist)],
+            "An installed package looks incomplete: some imports fail although the package is listed as installed.",
+            [path, module],
+        )
+
+
+class EmptiedDependencyModule(DeletedDependencyModule):
+    name = "emptied-python-module-file"
+    category = "dependencies-runtime"
+    direction = "truncate one module file of an installed Python package to zero bytes"
+
+    def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault:
+        dist, module = target.split(":", 1)
+        path = f"{ctx.probe.site_packages}/{module}"
+        return self.make(
+            target,
+            [f"test -f {q(path)} && : > {q(path)}"],
+            [_force_reinstall(ctx, dist)],
+            "Names that should exist in an installed package can no longer be imported from it.",
+            [path, module],
+        )
+
+
+class DeletedNativeExtension(FaultFamily):
+    name = "deleted-native-extension"
+    category = "compatibility"
+    direction = "delete a compiled extension module (.so) of an installed Python package"
+
+    def targets(self, ctx: Context) -> list[str]:
+        return [
+            f"{d}:{so}"
+            for d in _targets_dists(ctx, include_project=True)
+            for so in ctx.probe.dists[d].get("native", [])
+        ]
+
+    def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault:
+        dist, so = target.split(":", 1)
+        path = f"{ctx.probe.site_packages}/{so}"
+        return self.make(
+            target,
+            [f"rm -f {q(path)}"],
+            [_force_reinstall(ctx, dist)],
+            "Code paths that use a compiled accelerator module fail, the pure-Python ones still work.",
+            [path, basename(so)],
+        )
+
+
+class CorruptedNativeExtension(DeletedNativeExtension):
+    name = "corrupted-native-extension"
+    category = "compatibility"
+    direction = "corrupt a compiled extension module (.so) of an installed Python package"
+
+    def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault:
+        dist, so = target.split(":", 1)
+        path = f"{ctx.probe.site_packages}/{so}"
+        size = rng.choice([64, 512, 4096])
+        return self.make(
+            target,
+            [f"head -c {size} {q(path)} > /tmp/.x && cat /tmp/.x > {q(path)} && rm -f /tmp/.x"],
+            [_force_reinstall(ctx, dist)],
+            "Importing part of an installed package fails with a low-level loader error.",
+            [path, basename(so)],
+        )
+
+
+class RemovedDistMetadata(FaultFamily):
+    name = "removed-dist-metadata"
+    category = "dependencies-runtime"
+    direction = "remove the installed metadata (.dist-info) of a Python distribution, keeping its code"
+
+    def targets(self, ctx: Context) -> list[str]:
+        return _targets_dists(ctx, include_project=True)
+
+    def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault:
+        version = ctx.probe.dists[target]["version"]
+        dist_info = f"{target.replace('-', '_')}-{version}.dist-info"
+        return self.make(
+            target,
+            [f"find {q(ctx.probe.site_packages)} -maxdepth 1 -iname {q(dist_info)} -exec rm -rf {{}} +"],
+            [_force_reinstall(ctx, target)],
+            "Python's package metadata no longer agrees with what is importable.",
+            [dist_info, ".dist-info"],
+        )
+
+
+class ShadowingModule(FaultFamily):
+    name = "shadowing-module-on-path"
+    category = "compatibility"
+    direction = "put a stale stub module earlier on Python's import path so it shadows a real package"
+
+    def targets(self, ctx: Context) -> list[str]:
+        return [d for d in _targets_dists(ctx, include_project=True) if _top_module(ctx, d)]
+
+    def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault | None:
+        module = _top_module(ctx, target)
+        if not module:
+            return None
+        pth = f"{ctx.probe.site_packages}/{rng.choice(['00-overrides', 'aaa_local', '_site_fix'])}.pth"
+        stub = f"{SHADOW_DIR}/{module}.py"
+        return self.make(
+            target,
+            [
+                f'mkdir -p {SHADOW_DIR} && printf \'%s\\n\' \'"""Local compatibility shim."""\' \'__version__ = "0.0"\' > {q(stub)}',
+                f"echo 'import sys; sys.path.insert(0, \"{SHADOW_DIR}\")' > {q(pth)}",
+            ],
+            [f"rm -f {q(pth)} && rm -rf {SHADOW_DIR}"],
+            "A package imports without error but seems to be missing most of its contents.",
+            [pth, basename(pth), SHADOW_DIR, "site-overrides"],
+        )
+
+
+class ImportBlockedByPth(FaultFamily):
+    name = "pth-import-block"
+    category = "compatibility"
+    direction = "add a startup hook (.pth file) that makes the interpreter refuse to import a package"
+
+    def targets(self, ctx: Context) -> list[str]:
+        return [d for d in _targets_dists(ctx) if _top_module(ctx, d)]
+
+    def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault | None:
+        module = _top_module(ctx, target)
+        if not module:
+            return None
+        path = f"{ctx.probe.site_packages}/{rng.choice(['_virtualenv_compat', 'zz_site_fix', 'distutils-shim'])}.pth"
+        return self.make(
+            target,
+            [f"echo {q(f'import sys; sys.modules[{module!r}] = None')} > {q(path)}"],
+            [f"rm -f {q(path)}"],
+            "An import fails even though the package is installed and its files look intact.",
+            [path, basename(path)],
+        )
+
+
+class RemovedStdlibModule(FaultFamily):
+    name = "removed-stdlib-module"
+    category = "dependencies-runtime"
+    direction = "delete a module from the Python standard library that the tests rely on"
+
+    # Modules that tests or common libraries use, but the interpreter's startup does not.
+    CANDIDATES = (
+        "difflib.py", "textwrap.py", "shlex.py", "csv.py", "gettext.py", "decimal.py", "fractions.py", "json/decoder.py",
+        "json/encoder.py", "unittest/mock.py", "tempfile.py", "pprint.py", "dataclasses.py", "inspect.py",
+        "ipaddress.py", "uuid.py", "email/utils.py", "http/client.py", "string.py", "datetime.py", "locale.py",
+        "calendar.py", "zoneinfo/_common.py", "xml/etree/ElementTree.py", "argparse.py", "subprocess.py",
+        "asyncio/base_events.py", "html/__init__.py", "base64.py", "hashlib.py", "glob.py", "fnmatch.py",
+    )  # fmt: skip
+
+    def targets(self, ctx: Context) -> list[str]:
+        stdlib = ctx.probe.stdlib
+        wanted = set(ctx.probe.runtime.get("modules", []))
+        names = [c for c in self.CANDIDATES if not wanted or c.split("/")[0].removesuffix(".py") in wanted]
+        return [f"{stdlib}/{c}" for c in names] + list(ctx.probe.dynload)
+
+    def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault | None:
+        package = ctx.owner(target)
+        if not package:
+            return None
+        return self.make(
+            target,
+            [f"rm -f {q(target)}"],
+            [f"apt-get install --reinstall -y {package}"],
+            "Part of Python's own standard library seems to be unavailable.",
+            [target, basename(target), package],
+        )
+
+
+class InterpreterNotExecutable(FaultFamily):
+    name = "interpreter-not-executable"
+    category = "file-system"
+    direction = "remove the execute permission from the Python interpreter binary"
+
+    def targets(self, ctx: Context) -> list[str]:
+        return [ctx.probe.real_python] if ctx.probe.real_python else []
+
+    def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault:
+        mode = rng.choice(["a-x", "0644", "0600"])
+        return self.make(
+            target,
+            [f"chmod {mode} {q(target)}"],
+            [f"chmod 0755 {q(target)}"],
+            "Nothing written in Python starts any more, even as root.",
+            [f"chmod 755 {target}", f"chmod 0755 {target}", f"chmod +x {target}"],
+        )
+
+
+class BrokenInterpreterSymlink(FaultFamily):
+    name = "broken-interpreter-symlink"
+    category = "file-system"
+    direction = "point the python3 symlink that the virtualenv uses at an interpreter that does not exist"
+
+    def targets(self, ctx: Context) -> list[str]:
+        return ["/usr/bin/python3"] if ctx.probe.real_python.startswith("/usr/bin/python3.") else []
+
+    def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault:
+        real = basename(ctx.probe.real_python)
+        wrong = rng.choice(["python3.9", "python3.12", "python3.10"])
+        return self.make(
+            target,
+            [f"ln -sfn {wrong} {target}"],
+            [f"ln -sfn {real} {target}"],
+            "The project's virtual environment cannot start its interpreter.",
+            [f"ln -sfn {real}", f"ln -sf {real}", wrong],
+        )
+
+
+FAMILIES = (
+    UninstalledDependency(),
+    DeletedDependencyModule(),
+    EmptiedDependencyModule(),
+    DeletedNativeExtension(),
+    CorruptedNativeExtension(),
+    RemovedDistMetadata(),
+    ShadowingModule(),
+    ImportBlockedByPth(),
+    RemovedStdlibModule(),
+    InterpreterNotExecutable(),
+    BrokenInterpreterSymlink(),
+)

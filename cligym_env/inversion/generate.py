@@ -1,0 +1,252 @@
+"""`cligym generate`: many attempts over many golds, in parallel, resumable, deduplicated.
+
+Every attempt is numbered; attempt k works on gold k mod G with a seed derived from (seed, gold, k), so a run
+is reproducible and a rerun skips the attempts its journal (`OUT/.generate/journal.jsonl`) already has. Tasks
+are written atomically, and their fault signatures are the dedup key, so a kill at any moment loses nothing
+and duplicates nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from cligym_env.gold import Gold
+from cligym_env.inversion.pipeline import GoldWorkspace, Rejection, run_attempt
+from cligym_env.task import Provenance, list_tasks
+
+JOURNAL = Path(".generate") / "journal.jsonl"
+MAX_BARREN_ATTEMPTS = 300
+
+
+@dataclass
+class Budget:
+    """When to stop besides reaching N tasks: a number of attempts and/or minutes (this run)."""
+
+    attempts: int | None = None
+    minutes: float | None = None
+
+    @classmethod
+    def parse(cls, text: str | None) -> Budget:
+        """`500` (attempts), `30m` / `2h` (time), or both comma-separated."""
+        budget = cls()
+        for part in (text or "").replace(" ", "").split(","):
+            if not part:
+                continue
+            if part[-1] in "mh":
+                budget.minutes = float(part[:-1]) * (60 if part[-1] == "h" else 1)
+            else:
+                budget.attempts = int(part)
+        return budget
+
+
+@dataclass
+class Summary:
+    """What a run did (this run only, plus the journal's totals)."""
+
+    accepted: int = 0
+    attempts: int = 0
+    reasons: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+    total_accepted: int = 0
+
+    def as_dict(self) -> dict:
+        per_hour = self.accepted / self.seconds * 3600 if self.seconds else 0.0
+        return {
+            "accepted": self.accepted,
+            "attempts": self.attempts,
+            "rejected": dict(self.reasons),
+            "seconds": round(self.seconds, 1),
+            "tasks_per_hour": round(per_hour, 1),
+            "total_accepted_in_journal": self.total_accepted,
+        }
+
+
+def attempt_seed(seed: int, gold: str, index: int) -> int:
+    return int.from_bytes(hashlib.sha256(f"{seed}:{gold}:{index}".encode()).digest()[:8], "big")
+
+
+class Generator:
+    """Holds the shared state of one `generate` run: journal, known signatures, counters."""
+
+    def __init__(
+        self, golds: list[Gold], out: Path, inverter, seed: int = 0, progress: Callable | None = None
+    ):
+        self.golds, self.out, self.inverter, self.seed = golds, out, inverter, seed
+        self.say = progress or (lambda _m: None)
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.journal_path = out / JOURNAL
+        self.done: set[tuple[str, int]] = set()
+        self.signatures: set[str] = set()
+        self.titles: list[str] = []
+        self.total_accepted = 0
+        self._local = threading.local()
+        self._workspaces: list[GoldWorkspace] = []
+        self._load()
+
+    def _load(self) -> None:
+        self.out.mkdir(parents=True, exist_ok=True)
+        for partial in self.out.glob(".*.partial"):  # a kill during a task write leaves only this behind
+            shutil.rmtree(partial, ignore_errors=True)
+        for task in list_tasks(self.out):
+            if task.spec.signature:
+                self.signatures.add(task.spec.signature)
+            self.titles.append(task.spec.title)
+        if self.journal_path.exists():
+            for line in self.journal_path.read_text().splitlines():
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line cut by a kill: that attempt is simply redone
+                self.done.add((entry["gold"], entry["index"]))
+                self.total_accepted += entry["status"] == "accepted"
+
+    def _record(self, entry: dict) -> None:
+        with self.lock:
+            self.journal_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.journal_path, "a") as handle:
+                handle.write(json.dumps(entry) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            self.done.add((entry["gold"], entry["index"]))
+
+    def _workspace(self, gold: Gold) -> GoldWorkspace:
+        cache = getattr(self._local, "ws", None)
+        if cache is None:
+            cache = self._local.ws = {}
+        if gold.name not in cache:
+            cache[gold.name] = GoldWorkspace(gold, progress=self.say)
+            with self.lock:
+                self._workspaces.append(cache[gold.name])
+        return cache[gold.name]
+
+    def _claim(self, signature: str) -> bool:
+        """Reserve a signature for an attempt; False if it is taken (a task has it, or another attempt does)."""
+        with self.lock:
+            if signature in self.signatures:
+                return False
+            self.signatures.add(signature)
+            return True
+
+    def attempt(self, gold: Gold, index: int) -> dict:
+        """Run attempt `index` on `gold`; returns its journal entry (already written)."""
+        started = time.monotonic()
+        seed = attempt_seed(self.seed, gold.name, index)
+        rng = random.Random(seed)
+        entry = {"gold": gold.name, "index": index, "seed": seed, "inverter": self.inverter.name}
+        reserved = None
+        try:
+            ws = self._workspace(gold)
+            proposal = self.inverter.propose(ws, rng, self.titles[-50:])
+            if proposal is None:
+                raise Rejection("no-proposal", "the inverter found nothing to break")
+            entry.update(family=proposal.family, signature=proposal.signature)
+            if not self._claim(proposal.signature):
+                raise Rejection("duplicate", proposal.signature)
+            reserved = proposal.signature
+            task_id = f"{gold.name}-{hashlib.sha256(proposal.signature.encode()).hexdigest()[:10]}"
+            provenance = Provenance(inverter=self.inverter.name, model=self.inverter.model, seed=seed)
+            timings: dict = {}
+            entry["timings"] = timings
+            task = run_attempt(
+                ws, proposal, self.out, task_id, provenance, rng, claim=self._claim, timings=timings
+            )
+            entry.update(
+                status="accepted",
+                task_id=task.id,
+                family=task.spec.fault_family,
+                signature=task.spec.signature,
+                fail_to_pass=len(task.spec.fail_to_pass),
+            )
+            with self.lock:
+                self.titles.append(task.spec.title)
+        except Rejection as exc:
+            entry.update(status="rejected", reason=exc.reason, detail=exc.detail[:500])
+            if reserved and exc.reason != "duplicate":
+                with self.lock:
+                    self.signatures.discard(reserved)
+        except Exception as exc:  # one bad attempt must not end a long run; its reason is logged
+            entry.update(status="rejected", reason="error", detail=f"{type(exc).__name__}: {exc}"[:500])
+            if reserved:
+                with self.lock:
+                    self.signatures.discard(reserved)
+        entry.update(
+            seconds=round(time.monotonic() - started, 2),
+            at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        )
+        self._record(entry)
+        return entry
+
+    def run(
+        self, n: int, workers: int = 1, budget: Budget | None = None, on_entry: Callable | None = None
+    ) -> Summary:
+        """Attempt until the journal holds `n` accepted tasks, the budget is spent, or `stop` is set."""
+        budget = budget or Budget()
+        summary = Summary(total_accepted=self.total_accepted)
+        started = time.monotonic()
+        pending = self._schedule()
+
+        def spent() -> bool:
+            over_time = budget.minutes is not None and time.monotonic() - started > budget.minutes * 60
+            over_attempts = budget.attempts is not None and summary.attempts >= budget.attempts
+            return over_time or over_attempts or summary.total_accepted >= n or self.stop.is_set()
+
+        barren = 0  # consecutive attempts that found nothing new: the golds' fault space is used up
+        try:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                running = set()
+                while True:
+                    if barren >= MAX_BARREN_ATTEMPTS:
+                        self.say(f"stopping: {barren} attempts in a row proposed nothing new")
+                        self.stop.set()
+                    while not spent() and len(running) < workers and (nxt := next(pending, None)):
+                        if budget.attempts is not None and summary.attempts + len(running) >= budget.attempts:
+                            break
+                        running.add(pool.submit(self.attempt, *nxt))
+                    if not running:
+                        break
+                    finished, running = wait(running, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        entry = future.result()
+                        summary.attempts += 1
+                        if entry["status"] == "accepted":
+                            summary.accepted += 1
+                            summary.total_accepted += 1
+                        else:
+                            summary.reasons[entry["reason"]] += 1
+                        barren = barren + 1 if entry.get("reason") in ("duplicate", "no-proposal") else 0
+                        if on_entry:
+                            on_entry(entry, summary)
+        except KeyboardInterrupt:
+            self.stop.set()
+            raise
+        finally:
+            summary.seconds = time.monotonic() - started
+            self.close()
+        return summary
+
+    def _schedule(self):
+        """(gold, index) pairs round-robin over the golds, skipping those in the journal; endless."""
+        index = 0
+        while True:
+            for gold in self.golds:
+                if (gold.name, index) not in self.done:
+                    yield gold, index
+            index += 1
+
+    def close(self) -> None:
+        for ws in self._workspaces:
+            ws.close()
+        self._workspaces.clear()

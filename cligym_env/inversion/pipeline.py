@@ -1,0 +1,240 @@
+"""One inversion attempt, end to end: break a live gold container, keep what flips tests, prove the repair.
+
+Cheap checks come first: the breaking commands run in a live container of the gold image, and only a
+candidate that already flipped tests there is built into an image, re-tested (same result twice) and repaired
+in a fresh container. Every way out is either a written task or a `Rejection` with a reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from dataclasses import dataclass, field
+
+import docker.errors
+
+from cligym_env.errors import BuildError, CligymError
+from cligym_env.gold import Gold, GoldRecord
+from cligym_env.gold_image import build_gold
+from cligym_env.inversion.families.base import Context, Fault
+from cligym_env.inversion.probe import Probe, probe_gold
+from cligym_env.inversion.statement import leaks, write_statement
+from cligym_env.inversion.validate import build_broken_image, run_task_tests, tests_in_fresh_container
+from cligym_env.runtime.containers import docker_client, exec_once, remove_container, start_container
+from cligym_env.task import Provenance, Task, TaskSpec, Timeouts, dockerfile_text, write_task
+from cligym_env.testing import Outcome, TestReport
+
+BREAK_TIMEOUT = 300.0
+
+
+@dataclass
+class Proposal:
+    """A candidate from an inverter: breaking commands, a repair, and what to call it."""
+
+    break_commands: list[str]
+    repair_commands: list[str]
+    family: str
+    category: str
+    faults: list[Fault] = field(default_factory=list)
+    """The family-made faults it combines (empty for free-form LLM proposals)."""
+    title: str = ""
+    signature: str = ""
+    leak_terms: tuple[str, ...] = ()
+
+    @classmethod
+    def from_faults(cls, faults: list[Fault], gold: str) -> Proposal:
+        """Combine faults: break in order, repair in reverse order."""
+        families = sorted({f.family for f in faults})
+        return cls(
+            break_commands=[c for f in faults for c in f.break_commands],
+            repair_commands=[c for f in reversed(faults) for c in f.repair_commands],
+            family=faults[0].family if len(faults) == 1 else "+".join(families),
+            category=faults[0].category,
+            faults=faults,
+            title=f"{gold}: " + "; ".join(f"{f.family} ({f.target.rsplit('/', 1)[-1]})" for f in faults),
+            signature="+".join(sorted(f.signature for f in faults)),
+            leak_terms=tuple(t for f in faults for t in f.leak_terms),
+        )
+
+    def solution_script(self) -> str:
+        return (
+            "#!/usr/bin/env bash\n# Oracle repair, verified by `cligym validate`.\nset -euo pipefail\n"
+            + "\n".join(self.repair_commands)
+            + "\n"
+        )
+
+
+class Rejection(CligymError):
+    """A proposal that did not become a task; `reason` is a short machine-readable code."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+class GoldWorkspace:
+    """Per worker and gold: the gold's image, record, probe, and a pristine container for read-only queries."""
+
+    def __init__(self, gold: Gold, progress=None):
+        self.gold = gold
+        self.image, _ = build_gold(gold, progress=progress)
+        record = gold.record()
+        if record is None or record.image != self.image:
+            from cligym_env.gold_image import verify_gold
+
+            record = verify_gold(gold, progress=progress)
+        self.record: GoldRecord = record
+        self.probe: Probe = probe_gold(gold, self.image)
+        self._query = None
+        self.context = Context(self.probe, self.query)
+
+    def query(self, command: str) -> str:
+        """Run a read-only command in the pristine container (started on first use)."""
+        if self._query is None:
+            self._query = start_container(self.image, workdir=self.gold.spec.workdir)
+        return exec_once(self._query, command, timeout=60).output
+
+    def close(self) -> None:
+        if self._query is not None:
+            remove_container(self._query)
+            self._query = None
+
+
+def _touched_source(container, workdir: str) -> list[str]:
+    changes = container.diff() or []
+    prefix = workdir.rstrip("/") + "/"
+    return [
+        c["Path"] for c in changes if (c["Path"] + "/").startswith(prefix) and "__pycache__" not in c["Path"]
+    ]
+
+
+def _flipped(report: TestReport, healthy: list[str]) -> list[str]:
+    return sorted(t for t in healthy if report.status_of(t) is not Outcome.PASSED)
+
+
+def _shell_join(commands: list[str]) -> str:
+    return "set -e\n" + "\n".join(commands)
+
+
+def run_attempt(ws: GoldWorkspace, proposal: Proposal, dest_root, task_id: str, provenance: Provenance,
+                rng: random.Random, claim=None, timings: dict | None = None) -> Task:  # fmt: skip
+    """Validate `proposal` on the gold and write the task; raises Rejection with the reason otherwise.
+
+    A proposal of several faults keeps only those that make more tests fail than the faults before them (a
+    fault nobody can observe is a decoy, not a task); `claim(signature) -> bool` then re-checks the smaller
+    proposal for duplicates. `timings` receives seconds per stage.
+    """
+    gold, spec = ws.gold, ws.gold.spec
+    healthy = ws.record.passing
+    timings = timings if timings is not None else {}
+    clock = time.monotonic()
+    probe_task = Task(dest_root / task_id, _spec(ws, proposal, task_id, ["-"], [], "-", None, provenance))
+    # 1. Live: break a running gold container, check the project source is untouched, run the tests.
+    container = start_container(ws.image, network=spec.network, workdir=spec.workdir)
+    try:
+        steps = [(f, list(f.break_commands)) for f in proposal.faults] or [(None, proposal.break_commands)]
+        kept, fail_to_pass = [], []
+        for fault, commands in steps:
+            result = exec_once(container, _shell_join(commands), timeout=BREAK_TIMEOUT, workdir="/")
+            if result.exit_code != 0:
+                raise Rejection("break-failed", f"exit {result.exit_code}: {result.output[-300:].strip()}")
+            live = run_task_tests(probe_task, container)
+            flipped = _flipped(live, healthy)
+            if len(flipped) > len(fail_to_pass):
+                kept.append(fault)
+                fail_to_pass = flipped
+        touched = _touched_source(container, spec.workdir)
+        if touched:
+            raise Rejection("touched-source", ", ".join(touched[:5]))
+    finally:
+        remove_container(container)
+    timings["live"] = elapsed(clock)
+    if not fail_to_pass:
+        raise Rejection("no-flip", live.summary())
+    if proposal.faults and len(kept) < len(proposal.faults):
+        proposal = Proposal.from_faults(kept, gold.name)
+        if claim is not None and not claim(proposal.signature):
+            raise Rejection("duplicate", f"{proposal.signature} (after dropping faults that changed nothing)")
+        return run_attempt(ws, proposal, dest_root, task_id, provenance, rng, None, timings)
+    # 2. Built: the Dockerfile gives the same failures in a fresh container (not flaky, not order-dependent).
+    clock = time.monotonic()
+    dockerfile = dockerfile_text(proposal.break_commands, comment=proposal.title)
+    try:
+        image = build_broken_image(gold.name, dockerfile, repo=f"cligym/task-{task_id}")
+    except BuildError as exc:
+        raise Rejection("build-failed", str(exc)[:300]) from None
+    try:
+        timings["build"] = elapsed(clock)
+        clock = time.monotonic()
+        broken, _ = tests_in_fresh_container(image, probe_task)
+        timings["rerun"] = elapsed(clock)
+        clock = time.monotonic()
+        if _flipped(broken, healthy) != fail_to_pass:
+            raise Rejection(
+                "flaky", f"{len(fail_to_pass)} failed live, {len(_flipped(broken, healthy))} in the image"
+            )
+        # 3. The repair works in a fresh container of the broken image.
+        repaired, output = tests_in_fresh_container(
+            image, probe_task, before_tests=proposal.solution_script()
+        )
+        still = _flipped(repaired, healthy)
+        timings["repair"] = elapsed(clock)
+        if still:
+            raise Rejection(
+                "repair-failed", f"{len(still)} tests still fail, e.g. {still[0]}; {output[-200:].strip()}"
+            )
+        # 4. A problem statement that does not give the fix away.
+        instruction, hint = write_statement(
+            gold.name,
+            spec.workdir,
+            spec.test_command,
+            proposal.faults,
+            broken,
+            fail_to_pass,
+            len(healthy),
+            rng,
+        )
+        leaked = leaks(instruction + "\n" + hint, proposal.leak_terms)
+        if leaked:
+            raise Rejection("statement-leak", ", ".join(leaked))
+    except Rejection:
+        _remove_image(image)
+        raise
+    pass_to_pass = sorted(set(healthy) - set(fail_to_pass))
+    spec_out = _spec(ws, proposal, task_id, fail_to_pass, pass_to_pass, instruction, hint, provenance)
+    return write_task(dest_root, spec_out, dockerfile, proposal.solution_script())
+
+
+def _spec(ws: GoldWorkspace, proposal: Proposal, task_id: str, f2p: list[str], p2p: list[str], instruction: str,
+          hint: str | None, provenance: Provenance) -> TaskSpec:  # fmt: skip
+    spec = ws.gold.spec
+    return TaskSpec(
+        id=task_id,
+        gold=ws.gold.name,
+        title=proposal.title or proposal.family,
+        instruction=instruction,
+        hint=hint or None,
+        fault_family=proposal.family,
+        category=proposal.category,
+        signature=proposal.signature or None,
+        fail_to_pass=f2p,
+        pass_to_pass=p2p,
+        workdir=spec.workdir,
+        test_command=spec.test_command,
+        results=spec.results,
+        network=spec.network,
+        timeouts=Timeouts(tests=float(spec.test_timeout)),
+        provenance=provenance.model_copy(update={"gold_image": ws.image}),
+    )
+
+
+def _remove_image(image: str) -> None:
+    # In use or already gone: harmless leftovers, `docker image prune` clears them.
+    with contextlib.suppress(docker.errors.APIError):
+        docker_client().images.remove(image, force=True, noprune=False)
+
+
+def elapsed(start: float) -> float:
+    return round(time.monotonic() - start, 2)
