@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -14,7 +14,7 @@ from cligym_env.errors import CligymError
 
 def generate(
     gold: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option("--gold", help="Gold names or folders (repeat); default: every gold."),
     ] = None,
     n: Annotated[
@@ -28,15 +28,15 @@ def generate(
         Path, typer.Option(help="Folder receiving task folders (and .generate/journal.jsonl).")
     ] = Path("tasks/generated"),
     budget: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(help="Also stop after N attempts (`500`) or a time (`30m`, `2h`), or both (`500,30m`)."),
     ] = None,
     seed: Annotated[
         int, typer.Option(help="Base seed; attempt seeds derive from it, the gold and the attempt number.")
     ] = 0,
-    model: Annotated[Optional[str], typer.Option(help="LLM inverter: model name.")] = None,
+    model: Annotated[str | None, typer.Option(help="LLM inverter: model name.")] = None,
     base_url: Annotated[
-        Optional[str], typer.Option(help="LLM inverter: API base URL (default $OPENAI_BASE_URL).")
+        str | None, typer.Option(help="LLM inverter: API base URL (default $OPENAI_BASE_URL).")
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
