@@ -43,21 +43,45 @@ class SourceSpec(BaseModel):
 
     pypi: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9.!+_-]+$")
     """A pinned PyPI sdist, e.g. `click==8.5.1`: unpacked into `src/`, built into a wheel on the host."""
+    crate: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*==[A-Za-z0-9.+-]+$")
+    """A pinned crates.io crate, e.g. `semver==1.0.23`: unpacked into `src/`, dependencies vendored on the host."""
+    debian: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9.+-]+==[A-Za-z0-9.+~:-]+$")
+    """A Debian source package, e.g. `libtry-tiny-perl==0.31-2`: its upstream tarball unpacked into `src/`."""
 
     @model_validator(mode="after")
     def _one_kind(self) -> SourceSpec:
-        if self.pypi is None:
-            raise ValueError("set one source kind, e.g. `pypi: click==8.5.1`")
+        kinds = [k for k in ("pypi", "crate", "debian") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError(
+                "set exactly one source kind, e.g. `pypi: click==8.5.1`, `crate: semver==1.0.23` or "
+                "`debian: libtry-tiny-perl==0.31-2`" + (f" (got {', '.join(kinds)})" if kinds else "")
+            )
         return self
+
+    @property
+    def kind(self) -> str:
+        """`pypi`, `crate` or `debian`."""
+        return next(k for k in ("pypi", "crate", "debian") if getattr(self, k) is not None)
+
+    @property
+    def pin(self) -> tuple[str, str]:
+        """(name, version) of the pinned source, e.g. ("click", "8.5.1")."""
+        name, _, version = str(getattr(self, self.kind)).partition("==")
+        return name, version
 
 
 class ResultsSpec(BaseModel):
-    """Where the test command writes machine-readable results, and in which format."""
+    """Where the test command writes machine-readable results, and in which format.
+
+    Frameworks that only print their results (prove, cargo test, make check) write them to `path` with
+    `tee`, e.g. `prove -lv t 2>&1 | tee /tmp/cligym-results.tap`: the results file is the command's output.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    format: Literal["junit"] = "junit"
-    """The result parser to use (see `cligym_env.testing.parsers`)."""
+    format: Literal["junit", "tap", "cargo", "automake"] = "junit"
+    """The result parser to use (see `cligym_env.testing.parsers`): JUnit XML, TAP (`prove -v`), cargo's
+    libtest output, or automake's `make check` output."""
     path: str = "/tmp/cligym-results.xml"
     """Absolute path inside the container; removed before each run."""
 
@@ -79,6 +103,11 @@ class GoldSpec(BaseModel):
     """Where the project's code comes from."""
     wheels: list[str] = Field(default_factory=list)
     """Extra requirements (test dependencies) downloaded as binary wheels into the image's wheelhouse."""
+    runtime: Literal["rust"] | None = None
+    """A language runtime layer the gold image starts from (built FROM the base, Debian packages only);
+    None: the base itself (Python, Perl and a C toolchain are in the base)."""
+    debs: list[str] = Field(default_factory=list)
+    """Extra Debian packages installed in a layer under the gold (downloaded on the host, kept offline)."""
     workdir: str = "/testbed"
     """Absolute path of the project's source tree in the image; test commands run here."""
     test_command: str = Field(min_length=1)
@@ -99,10 +128,36 @@ class GoldSpec(BaseModel):
             raise ValueError("must be an absolute path inside the container")
         return value
 
+    @model_validator(mode="after")
+    def _version_matches_source(self) -> GoldSpec:
+        if self.source.pin[1] != self.version:
+            raise ValueError(f"version '{self.version}' differs from the source's '{self.source.pin[1]}'")
+        return self
+
     @property
     def package_name(self) -> str:
         """The PyPI distribution name from `source.pypi`."""
         return (self.source.pypi or "").split("==")[0]
+
+
+class RuntimeProbe(BaseModel):
+    """What the gold's tests touched at run time, seen by a probe (strace + a sitecustomize) in a fresh container."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    python_packages: dict[str, str] = Field(default_factory=dict)
+    """Distribution name -> version installed in /opt/venv (empty for non-Python golds)."""
+    modules: list[str] = Field(default_factory=list)
+    """Top-level Python modules imported during the test run (sys.modules of every Python process at exit)."""
+    shared_libraries: list[str] = Field(default_factory=list)
+    """Absolute paths of shared objects opened by test processes (strace openat of *.so*)."""
+    executables: list[str] = Field(default_factory=list)
+    """Absolute paths of programs exec'd during the tests (strace -f -e trace=execve)."""
+    files_read: list[str] = Field(default_factory=list)
+    """Files outside the workdir, /proc, /sys, /dev and /tmp opened during the tests (no .so, .py, .pyc);
+    a folder with more than 20 such files is listed once, with a trailing slash."""
+    env_vars: dict[str, str] = Field(default_factory=dict)
+    """The image's environment (docker inspect Config.Env)."""
 
 
 class GoldRecord(BaseModel):
@@ -120,6 +175,8 @@ class GoldRecord(BaseModel):
     test_seconds: float
     image_size_mb: float | None = None
     verified_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    runtime: RuntimeProbe | None = None
+    """What the tests used at run time (see `RuntimeProbe`); None until a probe ran."""
 
 
 class Gold:

@@ -22,7 +22,7 @@ def test_every_gold_spec_is_valid(path: Path) -> None:
     assert gold.name == path.name
     text = gold.dockerfile.read_text()
     assert "FROM ${CLIGYM_BASE}" in text, "a gold Dockerfile starts from the base image build argument"
-    assert gold.spec.source.pypi and gold.spec.source.pypi.split("==")[1] == gold.spec.version
+    assert gold.spec.source.pin[1] == gold.spec.version
     assert gold.spec.results.path in gold.spec.test_command
 
 

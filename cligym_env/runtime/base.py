@@ -164,14 +164,20 @@ def _deb822_sources(text: str) -> Iterator[tuple[str, str]]:
 # --- the local apt repository -------------------------------------------------------------------------
 
 
-def write_packages_index(repo_dir: str | Path, *, chroot: str | Path | None = None) -> Path:
+def write_packages_index(
+    repo_dir: str | Path, *, chroot: str | Path | None = None, previous: str = ""
+) -> Path:
     """Write ``Packages``, ``Packages.gz`` and ``Release`` for the .deb files in ``repo_dir``: a flat
     repository apt reads as ``deb [trusted=yes] file:<repo_dir> ./``. Fields come from ``dpkg-deb -f``
-    (the one in ``chroot`` when given, with ``repo_dir`` inside it), so no dpkg-dev is needed."""
+    (the one in ``chroot`` when given, with ``repo_dir`` inside it), so no dpkg-dev is needed.
+    ``previous`` is the ``Packages`` text of a repository this one extends (an image layer adding debs
+    to the base's ``/opt/debs``): its stanzas come first."""
     repo = Path(repo_dir)
     stanzas = [_packages_stanza(deb, chroot) for deb in sorted(repo.glob("*.deb"))]
     if not stanzas:
         raise BuildError(f"no .deb files in {repo} to index")
+    if previous.strip():
+        stanzas.insert(0, previous.strip("\n") + "\n")
     packages = "\n".join(stanzas).encode()
     (repo / "Packages").write_bytes(packages)
     (repo / "Packages.gz").write_bytes(gzip.compress(packages, mtime=0))

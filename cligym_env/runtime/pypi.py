@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import tempfile
 import tarfile
 import zipfile
 from pathlib import Path
@@ -74,18 +76,16 @@ def build_wheel(sdist: Path, dest: Path) -> Path:
         wheel = dest / marker.read_text().strip()
         if wheel.exists():
             return wheel
-    before = set(dest.glob("*.whl"))
-    _pip(["wheel", "--no-deps", "-w", str(dest), str(sdist)], f"building a wheel from {sdist.name}")
-    new = sorted(set(dest.glob("*.whl")) - before) or _wheels_named(dest, sdist)
-    if not new:
-        raise BuildError(f"pip wheel produced no wheel for {sdist.name}")
-    marker.write_text(new[0].name)
-    return new[0]
-
-
-def _wheels_named(dest: Path, sdist: Path) -> list[Path]:
-    stem = sdist.name.split(".tar")[0].split(".zip")[0].lower().replace("-", "_")
-    return [w for w in dest.glob("*.whl") if w.name.lower().startswith(stem)]
+    # A private output folder: builds running in parallel must not see each other's wheels.
+    with tempfile.TemporaryDirectory(prefix=".build-", dir=dest) as tmp:
+        _pip(["wheel", "--no-deps", "-w", tmp, str(sdist)], f"building a wheel from {sdist.name}")
+        built = sorted(Path(tmp).glob("*.whl"))
+        if not built:
+            raise BuildError(f"pip wheel produced no wheel for {sdist.name}")
+        wheel = dest / built[0].name
+        os.replace(built[0], wheel)
+    marker.write_text(wheel.name)
+    return wheel
 
 
 def download_wheels(requirements: list[str], dest: Path) -> list[Path]:
