@@ -164,7 +164,7 @@ def disk_totals(golds: list[Gold]) -> dict:
         if record is None:
             continue
         chain = [*parent_chain(gold, base), record.image]
-        for below, image in zip(chain, chain[1:]):
+        for below, image in zip(chain, chain[1:], strict=False):
             own.setdefault(image, size(image) - size(below))
         images.append(record.image)
     golds_b = sum(own[i] for i in images)

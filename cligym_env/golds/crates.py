@@ -12,12 +12,12 @@ import re
 import shutil
 import subprocess
 import tempfile
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 from cligym_env.errors import BuildError
 from cligym_env.gold import GoldSpec
+from cligym_env.golds.fetch import download
 from cligym_env.runtime.cache import cache_dir
 from cligym_env.runtime.pypi import unpack_sdist
 
@@ -28,19 +28,7 @@ IMAGE_LOCKFILE_VERSION = 3  # the newest Cargo.lock format cargo 0.66 reads
 
 def fetch_crate(name: str, version: str, dest: Path) -> Path:
     """Download `name-version.crate` into `dest` (cached: an existing file is reused)."""
-    path = dest / f"{name}-{version}.crate"
-    if path.exists():
-        return path
-    url = CRATES_URL.format(name=name, version=version)
-    try:
-        with urllib.request.urlopen(url, timeout=60) as response:
-            data = response.read()
-    except OSError as exc:
-        raise BuildError(f"downloading crate {name}=={version} from {url} failed: {exc}") from None
-    partial = path.with_suffix(".partial")
-    partial.write_bytes(data)
-    partial.replace(path)
-    return path
+    return download(CRATES_URL.format(name=name, version=version), dest / f"{name}-{version}.crate")
 
 
 def add_crate_source(spec: GoldSpec, context: Path, say: Callable[[str], None]) -> None:
@@ -69,7 +57,7 @@ def vendor_dependencies(project: Path, vendor: Path) -> str:
         text = manifest.read_text()
         if not re.search(r"(?m)^rust-version\s*=", text):
             text = re.sub(
-                r"(?m)^\[package\]\s*$", f'[package]\nrust-version = "{IMAGE_RUST_VERSION}"', text, 1
+                r"(?m)^\[package\]\s*$", f'[package]\nrust-version = "{IMAGE_RUST_VERSION}"', text, count=1
             )
             manifest.write_text(text)
         env = os.environ | {"CARGO_RESOLVER_INCOMPATIBLE_RUST_VERSIONS": "fallback"}

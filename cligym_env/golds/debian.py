@@ -7,14 +7,12 @@ is checked against the `.dsc`'s SHA-256. Debian's own patches are not applied: t
 
 from __future__ import annotations
 
-import hashlib
-import re
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 from cligym_env.errors import BuildError
 from cligym_env.gold import GoldSpec
+from cligym_env.golds.fetch import download
 from cligym_env.runtime.base import debian_mirror
 from cligym_env.runtime.cache import cache_dir
 from cligym_env.runtime.pypi import unpack_sdist
@@ -30,11 +28,12 @@ def fetch_debian_source(package: str, version: str, dest: Path) -> list[Path]:
     """Download the `.dsc` of `package` `version` and its upstream tarball into `dest` (cached, verified)."""
     mirror = debian_mirror()
     upstream = version.split(":", 1)[-1]
-    dsc = _download(pool_url(mirror, package, f"{package}_{upstream}.dsc"), dest, None)
+    name = f"{package}_{upstream}.dsc"
+    dsc = download(pool_url(mirror, package, name), dest / name)
     listed = _dsc_files(dsc.read_text(errors="replace"))
     # The upstream tarball(s) only: `.orig.tar.*` (and its components), or a native package's one tarball.
     wanted = [(s, n) for s, n in listed if ".orig" in n] or [(s, n) for s, n in listed if ".tar." in n]
-    return [dsc] + [_download(pool_url(mirror, package, name), dest, sha256) for sha256, name in wanted]
+    return [dsc] + [download(pool_url(mirror, package, n), dest / n, sha256=s) for s, n in wanted]
 
 
 def _dsc_files(text: str) -> list[tuple[str, str]]:
@@ -50,24 +49,6 @@ def _dsc_files(text: str) -> list[tuple[str, str]]:
     if not files:
         raise BuildError("the .dsc lists no files under Checksums-Sha256")
     return files
-
-
-def _download(url: str, dest: Path, sha256: str | None) -> Path:
-    path = dest / url.rsplit("/", 1)[1]
-    if not path.exists():
-        try:
-            with urllib.request.urlopen(url, timeout=120) as response:
-                data = response.read()
-        except OSError as exc:
-            raise BuildError(
-                f"downloading {url} failed: {exc} (is the version still on the mirror?)"
-            ) from None
-        if sha256 and hashlib.sha256(data).hexdigest() != sha256:
-            raise BuildError(f"{url}: SHA-256 differs from the one in its .dsc")
-        partial = path.with_suffix(path.suffix + ".partial")
-        partial.write_bytes(data)
-        partial.replace(path)
-    return path
 
 
 def add_debian_source(spec: GoldSpec, context: Path, say: Callable[[str], None]) -> None:
