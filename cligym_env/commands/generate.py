@@ -31,6 +31,10 @@ def generate(
         str | None,
         typer.Option(help="Also stop after N attempts (`500`) or a time (`30m`, `2h`), or both (`500,30m`)."),
     ] = None,
+    family: Annotated[
+        list[str] | None,
+        typer.Option("--family", help="Heuristic inverter: only these fault families (repeat); default: all."),
+    ] = None,
     seed: Annotated[
         int, typer.Option(help="Base seed; attempt seeds derive from it, the gold and the attempt number.")
     ] = 0,
@@ -51,7 +55,12 @@ def generate(
     if inverter == "heuristic":
         from cligym_env.inversion.heuristic import HeuristicInverter
 
-        inv = HeuristicInverter()
+        from cligym_env.inversion.families import BY_NAME
+
+        unknown = sorted(set(family or []) - set(BY_NAME))
+        if unknown:
+            raise CligymError(f"unknown fault families {unknown}; known: {', '.join(sorted(BY_NAME))}")
+        inv = HeuristicInverter(tuple(BY_NAME[f] for f in family) if family else tuple(BY_NAME.values()))
     elif inverter == "llm":
         from cligym_env.inversion.llm_inverter import LLMInverter
 

@@ -12,6 +12,7 @@ HARNESS = {
     "pluggy",
     "iniconfig",
     "packaging",
+    "pygments",
     "pip",
     "setuptools",
     "wheel",

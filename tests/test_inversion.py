@@ -1,0 +1,206 @@
+"""Environment inversion end to end on real golds, in real containers."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import cligym_env  # noqa: F401  (registers the environments)
+from cligym_env.gold import load_gold
+from cligym_env.inversion.families import ALL_FAMILIES, BY_NAME
+from cligym_env.inversion.families.base import Fault, FaultFamily
+from cligym_env.inversion.generate import Budget, Generator
+from cligym_env.inversion.heuristic import HeuristicInverter
+from cligym_env.inversion.pipeline import GoldWorkspace, Proposal, Rejection, run_attempt
+from cligym_env.inversion.statement import leaks
+from cligym_env.inversion.validate import validate_task
+from cligym_env.task import Provenance, list_tasks
+from tests.llm_server import ScriptedChatServer, turns
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_families_cover_the_papers_categories() -> None:
+    assert len(ALL_FAMILIES) >= 20
+    assert len({f.name for f in ALL_FAMILIES}) == len(ALL_FAMILIES)
+    assert len({f.category for f in ALL_FAMILIES}) >= 6
+    assert all(f.direction and f.name == f.name.lower() for f in ALL_FAMILIES)
+
+
+def test_leak_check_and_budget_parsing() -> None:
+    assert leaks("Reinstall TEXT-UNIDECODE please", ("text-unidecode", "/usr/bin/less")) == ["text-unidecode"]
+    assert leaks("tests fail with ImportError", ("text-unidecode",)) == []
+    assert Budget.parse("500").attempts == 500 and Budget.parse("500").minutes is None
+    assert Budget.parse("30m").minutes == 30 and Budget.parse("30m").attempts is None
+    assert Budget.parse("2h,10").attempts == 10
+    assert Budget.parse("2h").minutes == 120
+
+
+@pytest.mark.slow
+def test_heuristic_generate_validate_and_solve(tmp_path: Path) -> None:
+    inverter = HeuristicInverter((BY_NAME["uninstalled-python-dependency"],))
+    summary = Generator([load_gold("python-slugify")], tmp_path, inverter, seed=3).run(
+        1, budget=Budget(attempts=3)
+    )
+    assert summary.accepted == 1, summary.as_dict()
+    (task,) = list_tasks(tmp_path)
+    assert task.spec.signature == "uninstalled-python-dependency:text-unidecode"
+    assert task.spec.fail_to_pass and "text-unidecode" not in task.spec.instruction.lower()
+    assert task.spec.provenance.inverter == "heuristic" and task.spec.provenance.seed is not None
+    assert validate_task(task).ok
+    env = gym.make("cligym/Repair-v0", task=task)
+    try:
+        env.reset(seed=0)
+        env.step(task.solution_script())
+        assert env.step("submit")[1] == 1.0
+    finally:
+        env.close()
+    journal = [
+        json.loads(line) for line in (tmp_path / ".generate" / "journal.jsonl").read_text().splitlines()
+    ]
+    assert [e["status"] for e in journal] == ["accepted"] and journal[0]["task_id"] == task.id
+
+
+class EditsProjectSource(FaultFamily):
+    name = "edits-project-source"
+    category = "other"
+    direction = "(test only) change the project's own code"
+
+    def targets(self, ctx):
+        return ["slugify/__init__.py"]
+
+    def fault(self, ctx, target, rng):
+        path = f"{ctx.probe.workdir}/{target}"
+        return self.make(target, [f"echo 'raise ImportError' > {path}"], ["true"], "imports fail", [])
+
+
+@pytest.mark.slow
+def test_breaking_the_project_source_is_rejected(tmp_path: Path) -> None:
+    ws = GoldWorkspace(load_gold("python-slugify"))
+    try:
+        fault = EditsProjectSource().fault(ws.context, "slugify/__init__.py", random.Random(0))
+        proposal = Proposal.from_faults([fault], "python-slugify")
+        with pytest.raises(Rejection) as info:
+            run_attempt(ws, proposal, tmp_path, "edit-source", Provenance(inverter="test"), random.Random(0))
+        assert info.value.reason == "touched-source" and "/testbed/slugify/__init__.py" in info.value.detail
+        assert list_tasks(tmp_path) == []
+    finally:
+        ws.close()
+
+
+def _generate(out: Path, n: int) -> subprocess.Popen:
+    families = ["uninstalled-python-dependency", "removed-dist-metadata", "deleted-python-module-file"]
+    args = [sys.executable, "-m", "cligym_env.cli", "generate", "--gold", "python-slugify", "--n", str(n),
+            "--out", str(out), "--budget", "12", *[a for f in families for a in ("--family", f)]]  # fmt: skip
+    return subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.slow
+def test_killed_generate_resumes_without_loss_or_duplicates(tmp_path: Path) -> None:
+    journal = tmp_path / ".generate" / "journal.jsonl"
+    proc = _generate(tmp_path, 3)
+    deadline = time.monotonic() + 400
+    while time.monotonic() < deadline and not (journal.exists() and journal.read_text().strip()):
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)  # mid-run: the next attempt is under way
+    proc.wait()
+    first = journal.read_text().splitlines()
+    assert first, "the first run finished no attempt before it was killed"
+    rerun = _generate(tmp_path, 3)
+    assert rerun.wait(timeout=900) == 0, rerun.stderr.read()
+    entries = [json.loads(line) for line in journal.read_text().splitlines()]
+    keys = [(e["gold"], e["index"]) for e in entries]
+    assert len(keys) == len(set(keys)), "an attempt was journalled twice"
+    tasks = list_tasks(tmp_path)
+    accepted = {e["task_id"] for e in entries if e["status"] == "accepted"}
+    assert {t.id for t in tasks} == accepted
+    signatures = [t.spec.signature for t in tasks]
+    assert len(signatures) == len(set(signatures)) and len(tasks) >= min(3, len(tasks))
+    assert not list(tmp_path.glob(".*.partial"))
+    # The containers of the killed process are labelled: clean them here, as `cligym gc` would.
+    subprocess.run(
+        [sys.executable, "-m", "cligym_env.cli", "gc"], cwd=ROOT, capture_output=True, env=os.environ | {}
+    )
+
+
+def _solving_script(messages: list[dict], number: int) -> str | int:
+    step = turns(messages)
+    if step == 0:
+        return "Remove the transliteration backend.\n```bash\npip uninstall -y text-unidecode\n```"
+    if step == 1:
+        return "Check.\n```bash\nrun_tests\n```"
+    final = {"commands": ["pip uninstall -y text-unidecode"], "title": "transliteration backend gone",
+             "category": "dependencies-runtime", "symptom": "Non-ASCII text cannot be slugified.",
+             "recovery": "pip install text-unidecode==1.3"}  # fmt: skip
+    return "Done.\n```bash\nfinish\n```\n```json\n" + json.dumps(final) + "\n```"
+
+
+def _malformed_then_errors(messages: list[dict], number: int) -> str | int:
+    return {
+        1: "I refuse to use code blocks.",
+        2: "still no block",
+        3: "```bash\nfinish\n```\nno json here",
+    }.get(number, 500)
+
+
+@pytest.mark.slow
+def test_llm_inverter_against_a_scripted_openai_server(tmp_path: Path) -> None:
+    from cligym_env.inversion.llm_inverter import LLMInverter
+
+    with ScriptedChatServer(_solving_script) as server:
+        inverter = LLMInverter.from_options(model="scripted", base_url=server.base_url, backoff_seconds=0.01)
+        summary = Generator([load_gold("python-slugify")], tmp_path / "ok", inverter).run(
+            1, budget=Budget(attempts=1)
+        )
+    assert summary.accepted == 1, summary.as_dict()
+    (task,) = list_tasks(tmp_path / "ok")
+    assert task.spec.fault_family == "llm-dependencies-runtime" and task.spec.provenance.model == "scripted"
+    assert "pip install text-unidecode==1.3" in task.solution_script()
+    with ScriptedChatServer(_malformed_then_errors) as server:
+        inverter = LLMInverter.from_options(
+            model="scripted", base_url=server.base_url, backoff_seconds=0.01, api_retries=1, format_retries=2
+        )
+        generator = Generator([load_gold("python-slugify")], tmp_path / "bad", inverter)
+        summary = generator.run(5, budget=Budget(attempts=2))
+    assert summary.accepted == 0 and summary.attempts == 2
+    assert set(summary.reasons) <= {"llm-malformed", "llm-error"} and sum(summary.reasons.values()) == 2, (
+        summary.reasons
+    )
+
+
+@pytest.mark.slow
+def test_invert_env_check_env_and_scoring() -> None:
+    env = gym.make(
+        "cligym/Invert-v0", gold="python-slugify", max_steps=4, command_timeout=10, disable_env_checker=True
+    )
+    check_env(env.unwrapped, skip_render_check=True)
+    try:
+        env.reset(seed=0)
+        _, reward, *_, info = env.step("pip uninstall -y text-unidecode")
+        assert reward == 0.0 and info["dockerfile_lines"] == ["pip uninstall -y text-unidecode"]
+        observation, reward, terminated, _, info = env.step("submit")
+        assert terminated and 0.0 < reward < 1.0 and len(info["flipped"]) == 21
+        env.reset(seed=0)
+        env.step("echo '# edited' >> /testbed/slugify/__init__.py")
+        _, reward, *_ = env.step("submit")
+        assert reward == -1.0
+    finally:
+        env.close()
+
+
+def test_fault_signature() -> None:
+    fault = Fault("f", "other", "t", ("a",), ("b",), "s")
+    assert fault.signature == "f:t"
+    combined = Proposal.from_faults([fault, Fault("e", "other", "u", ("c",), ("d",), "s")], "g")
+    assert combined.signature == "e:u+f:t"
+    assert combined.break_commands == ["a", "c"] and combined.repair_commands == ["d", "b"]
