@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import secrets
 import signal
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from cligym_env.inversion.heuristic import HeuristicInverter
 from cligym_env.inversion.pipeline import GoldWorkspace, Proposal, Rejection, run_attempt
 from cligym_env.inversion.statement import leaks
 from cligym_env.inversion.validate import validate_task
+from cligym_env.runtime.containers import PROCESS_LABEL, gc
 from cligym_env.task import Provenance, list_tasks
 from tests.llm_server import ScriptedChatServer, turns
 
@@ -98,17 +100,21 @@ def test_breaking_the_project_source_is_rejected(tmp_path: Path) -> None:
         ws.close()
 
 
-def _generate(out: Path, n: int) -> subprocess.Popen:
+def _generate(out: Path, n: int, process_id: str) -> subprocess.Popen:
     families = ["uninstalled-python-dependency", "removed-dist-metadata", "deleted-python-module-file"]
     args = [sys.executable, "-m", "cligym_env.cli", "generate", "--gold", "python-slugify", "--n", str(n),
             "--out", str(out), "--budget", "12", *[a for f in families for a in ("--family", f)]]  # fmt: skip
-    return subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    env = os.environ | {"CLIGYM_PROCESS_ID": process_id}
+    return subprocess.Popen(
+        args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+    )
 
 
 @pytest.mark.slow
 def test_killed_generate_resumes_without_loss_or_duplicates(tmp_path: Path) -> None:
     journal = tmp_path / ".generate" / "journal.jsonl"
-    proc = _generate(tmp_path, 3)
+    killed_id = f"killed-{secrets.token_hex(4)}"
+    proc = _generate(tmp_path, 2, killed_id)
     deadline = time.monotonic() + 400
     while time.monotonic() < deadline and not (journal.exists() and journal.read_text().strip()):
         time.sleep(0.5)
@@ -116,7 +122,9 @@ def test_killed_generate_resumes_without_loss_or_duplicates(tmp_path: Path) -> N
     proc.wait()
     first = journal.read_text().splitlines()
     assert first, "the first run finished no attempt before it was killed"
-    rerun = _generate(tmp_path, 3)
+    removed = gc(labels={PROCESS_LABEL: killed_id})  # what the killed run left behind, as `cligym gc` would
+    assert removed >= 1, "the killed run was mid-attempt: its container should have been left behind"
+    rerun = _generate(tmp_path, 2, f"rerun-{secrets.token_hex(4)}")
     assert rerun.wait(timeout=900) == 0, rerun.stderr.read()
     entries = [json.loads(line) for line in journal.read_text().splitlines()]
     keys = [(e["gold"], e["index"]) for e in entries]

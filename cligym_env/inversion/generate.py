@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from cligym_env.errors import CligymError
 from cligym_env.gold import Gold
 from cligym_env.inversion.pipeline import GoldWorkspace, Rejection, run_attempt
 from cligym_env.task import Provenance, list_tasks
@@ -91,6 +92,7 @@ class Generator:
         self.done: set[tuple[str, int]] = set()
         self.signatures: set[str] = set()
         self.titles: list[str] = []
+        self.unhealthy: dict[str, str] = {}
         self.total_accepted = 0
         self._local = threading.local()
         self._workspaces: list[GoldWorkspace] = []
@@ -123,11 +125,20 @@ class Generator:
             self.done.add((entry["gold"], entry["index"]))
 
     def _workspace(self, gold: Gold) -> GoldWorkspace:
+        if gold.name in self.unhealthy:
+            raise Rejection("gold-unhealthy", self.unhealthy[gold.name])
         cache = getattr(self._local, "ws", None)
         if cache is None:
             cache = self._local.ws = {}
         if gold.name not in cache:
-            cache[gold.name] = GoldWorkspace(gold, progress=self.say)
+            try:
+                cache[gold.name] = GoldWorkspace(gold, progress=self.say)
+            except (
+                CligymError
+            ) as exc:  # a gold that does not build or verify: skip it for the rest of the run
+                with self.lock:
+                    self.unhealthy[gold.name] = str(exc).splitlines()[0][:300]
+                raise Rejection("gold-unhealthy", self.unhealthy[gold.name]) from None
             with self.lock:
                 self._workspaces.append(cache[gold.name])
         return cache[gold.name]
@@ -238,11 +249,11 @@ class Generator:
         return summary
 
     def _schedule(self):
-        """(gold, index) pairs round-robin over the golds, skipping those in the journal; endless."""
+        """(gold, index) pairs round-robin over the healthy golds, skipping those in the journal."""
         index = 0
-        while True:
+        while len(self.unhealthy) < len(self.golds):
             for gold in self.golds:
-                if (gold.name, index) not in self.done:
+                if (gold.name, index) not in self.done and gold.name not in self.unhealthy:
                     yield gold, index
             index += 1
 

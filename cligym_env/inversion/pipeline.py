@@ -102,12 +102,13 @@ class GoldWorkspace:
             self._query = None
 
 
-def _touched_source(container, workdir: str) -> list[str]:
-    changes = container.diff() or []
+def _source_changes(container, workdir: str) -> set[str]:
+    """Paths under the project's source tree that differ from the image (`docker diff`)."""
     prefix = workdir.rstrip("/") + "/"
-    return [
+    changes = container.diff() or []
+    return {
         c["Path"] for c in changes if (c["Path"] + "/").startswith(prefix) and "__pycache__" not in c["Path"]
-    ]
+    }
 
 
 def _flipped(report: TestReport, healthy: list[str]) -> list[str]:
@@ -135,19 +136,22 @@ def run_attempt(ws: GoldWorkspace, proposal: Proposal, dest_root, task_id: str, 
     container = start_container(ws.image, network=spec.network, workdir=spec.workdir)
     try:
         steps = [(f, list(f.break_commands)) for f in proposal.faults] or [(None, proposal.break_commands)]
-        kept, fail_to_pass = [], []
+        kept, fail_to_pass, before = [], [], set()
         for fault, commands in steps:
             result = exec_once(container, _shell_join(commands), timeout=BREAK_TIMEOUT, workdir="/")
             if result.exit_code != 0:
                 raise Rejection("break-failed", f"exit {result.exit_code}: {result.output[-300:].strip()}")
+            # What the tests wrote (caches, databases) is theirs; what a break command wrote is a rejection.
+            touched = sorted(_source_changes(container, spec.workdir) - before)
+            if touched:
+                raise Rejection("touched-source", ", ".join(touched[:5]))
             live = run_task_tests(probe_task, container)
             flipped = _flipped(live, healthy)
             if len(flipped) > len(fail_to_pass):
                 kept.append(fault)
                 fail_to_pass = flipped
-        touched = _touched_source(container, spec.workdir)
-        if touched:
-            raise Rejection("touched-source", ", ".join(touched[:5]))
+            if len(steps) > 1:
+                before = _source_changes(container, spec.workdir)
     finally:
         remove_container(container)
     timings["live"] = elapsed(clock)

@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import io
+import os
 import posixpath
 import secrets
 import selectors
@@ -32,7 +33,8 @@ LABEL = "cligym.managed"
 # Also on every container: which process started it, so a process (e.g. a test run) can clean up only its own
 # while others share the Docker daemon.
 PROCESS_LABEL = "cligym.process"
-PROCESS_ID = secrets.token_hex(6)
+# Which process started a container; a parent may set it for a child (`CLIGYM_PROCESS_ID`) to clean up after it.
+PROCESS_ID = os.environ.get("CLIGYM_PROCESS_ID") or secrets.token_hex(6)
 
 # Linux capabilities a root user in the container keeps: chown/chmod any file (CHOWN, DAC_OVERRIDE, FOWNER,
 # FSETID), switch users for su and apt's _apt sandbox (SETUID, SETGID), signal other users' processes (KILL).
