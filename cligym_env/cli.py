@@ -21,10 +21,8 @@ app = typer.Typer(
 )
 base_app = typer.Typer(no_args_is_help=True, help="The offline base image.")
 gold_app = typer.Typer(no_args_is_help=True, help="Gold environments: real projects whose tests pass.")
-task_app = typer.Typer(no_args_is_help=True, help="Tasks: make them from candidate faults.")
 app.add_typer(base_app, name="base")
 app.add_typer(gold_app, name="gold")
-app.add_typer(task_app, name="task")
 
 
 @base_app.command("build")
@@ -177,35 +175,6 @@ def gold_catalogue(
         print(catalogue_table(golds))
 
 
-@task_app.command("make")
-def task_make(
-    candidates: Annotated[
-        Path, typer.Argument(help="YAML file with a `candidates:` list (see tasks/seeds/).")
-    ],
-    out: Annotated[Path, typer.Option(help="Folder that receives the task folders.")] = Path(
-        "tasks/generated"
-    ),
-    as_json: JsonOpt = False,
-) -> None:
-    """Turn candidate faults into validated tasks (existing ids are skipped)."""
-    from cligym_env.inversion.candidate import Rejected, load_candidates, make_task
-    from cligym_env.task import Provenance
-
-    results = []
-    for cand in load_candidates(candidates):
-        if (out / cand.task_id()).exists():
-            results.append({"id": cand.task_id(), "status": "exists"})
-            continue
-        try:
-            task = make_task(cand, out, Provenance(inverter="manual"), progress=_say)
-            results.append({"id": task.id, "status": "made", "fail_to_pass": len(task.spec.fail_to_pass)})
-            _emit(None, False, f"[green]made[/green] {task.id} ({len(task.spec.fail_to_pass)} FAIL_TO_PASS)")
-        except Rejected as exc:
-            results.append({"id": cand.task_id(), "status": "rejected", "reason": str(exc)})
-            _emit(None, False, f"[yellow]rejected[/yellow] {exc}")
-    _emit(results, as_json)
-
-
 @app.command("validate")
 def validate(
     tasks: Annotated[list[Path], typer.Argument(help="Task folders, or folders of task folders.")],
@@ -338,7 +307,7 @@ def gc(as_json: JsonOpt = False) -> None:
 
 
 # Command groups that live in their own modules (see cligym_env/commands/__init__.py): one line each.
-REGISTRARS: list[str] = ["rollout", "tasks", "generate"]
+REGISTRARS: list[str] = ["rollout", "tasks", "task_sets", "generate"]
 
 
 def _register_groups() -> None:

@@ -32,7 +32,7 @@ def cligym(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
         ["gold", "list"],
         ["gold", "build"],
         ["gold", "verify"],
-        ["task", "make"],
+        ["tasks", "make"], ["tasks", "stats"], ["tasks", "calibrate"], ["generate"],
         ["validate"],
         ["solve"],
         ["shell"],

@@ -1,0 +1,59 @@
+"""`cligym tasks stats`: what a task set holds, by gold, family, category and difficulty."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+
+from cligym_env.task import Task
+
+
+def _sizes(values: list[int]) -> dict:
+    if not values:
+        return {"mean": 0, "median": 0, "min": 0, "max": 0}
+    return {
+        "mean": round(statistics.mean(values), 1),
+        "median": statistics.median(values),
+        "min": min(values),
+        "max": max(values),
+    }
+
+
+def task_stats(tasks: list[Task]) -> dict:
+    """Counts and F2P/P2P sizes of a task set (plain data, for --json and the markdown table)."""
+    specs = [t.spec for t in tasks]
+    faults = Counter(len((s.signature or "x").split("+")) for s in specs)
+    return {
+        "tasks": len(specs),
+        "golds": len({s.gold for s in specs}),
+        "families": len({f for s in specs for f in s.fault_family.split("+")}),
+        "by_gold": dict(Counter(s.gold for s in specs).most_common()),
+        "by_family": dict(Counter(f for s in specs for f in s.fault_family.split("+")).most_common()),
+        "by_category": dict(Counter(s.category for s in specs).most_common()),
+        "by_difficulty": dict(Counter(s.difficulty or "uncalibrated" for s in specs).most_common()),
+        "by_fault_count": {str(k): v for k, v in sorted(faults.items())},
+        "by_inverter": dict(Counter(s.provenance.inverter for s in specs).most_common()),
+        "fail_to_pass": _sizes([len(s.fail_to_pass) for s in specs]),
+        "pass_to_pass": _sizes([len(s.pass_to_pass) for s in specs]),
+        "dockerfile_lines": _sizes([len(t.break_lines()) for t in tasks]),
+    }
+
+
+def stats_markdown(stats: dict, command: str) -> str:
+    """The stats as markdown tables (committed beside the dataset)."""
+    lines = [
+        "# Task set statistics",
+        "",
+        f"Made by `{command}`. {stats['tasks']} tasks from {stats['golds']} gold environments and "
+        f"{stats['families']} fault families.",
+        "",
+        "| size | mean | median | min | max |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for key in ("fail_to_pass", "pass_to_pass", "dockerfile_lines"):
+        s = stats[key]
+        lines.append(f"| {key} | {s['mean']} | {s['median']} | {s['min']} | {s['max']} |")
+    for key in ("by_category", "by_difficulty", "by_fault_count", "by_inverter", "by_family", "by_gold"):
+        lines += ["", f"| {key.removeprefix('by_').replace('_', ' ')} | tasks |", "| --- | ---: |"]
+        lines += [f"| {name} | {count} |" for name, count in stats[key].items()]
+    return "\n".join(lines) + "\n"
