@@ -32,7 +32,9 @@ import cligym_env  # noqa: F401  (registers the environments)
 from cligym_env.runtime import containers
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
-DEFAULT_TASK = Path(__file__).resolve().parents[1] / "tasks" / "generated" / "python-slugify-missing-dependency"
+DEFAULT_TASK = (
+    Path(__file__).resolve().parents[1] / "tasks" / "generated" / "python-slugify-missing-dependency"
+)
 START, END = "<!-- step_latency:start -->", "<!-- step_latency:end -->"
 
 
@@ -95,12 +97,12 @@ def report(rows: list[tuple[str, list[float]]], n: int, command: str) -> str:
     return "\n".join(lines)
 
 
-def write_section(section: str, path: Path = BENCHMARKS) -> None:
-    """Replace the text between the step_latency markers in `path` (create the file or section if missing)."""
-    block = f"{START}\n{section}\n{END}"
+def write_section(section: str, path: Path = BENCHMARKS, start: str = START, end: str = END) -> None:
+    """Replace the text between the `start`/`end` markers in `path` (create the file or section if missing)."""
+    block = f"{start}\n{section}\n{end}"
     text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if START in text and END in text:
-        text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
+    if start in text and end in text:
+        text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: block, text, flags=re.S)
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     path.write_text(text)
@@ -109,7 +111,9 @@ def write_section(section: str, path: Path = BENCHMARKS) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=300, help="timed steps per row (default 300)")
-    parser.add_argument("--task", type=Path, default=DEFAULT_TASK, help="task folder whose image the steps run in")
+    parser.add_argument(
+        "--task", type=Path, default=DEFAULT_TASK, help="task folder whose image the steps run in"
+    )
     parser.add_argument("--write", action="store_true", help=f"update {BENCHMARKS.name}")
     args = parser.parse_args()
     with steppers(args.task) as rows:
