@@ -164,6 +164,7 @@ def _malformed_then_errors(messages: list[dict], number: int) -> str | int:
 @pytest.mark.slow
 def test_llm_inverter_against_a_scripted_openai_server(tmp_path: Path) -> None:
     from cligym_env.inversion.llm_inverter import LLMInverter
+    from cligym_env.inversion.statement import LLMStatementWriter
 
     with ScriptedChatServer(_solving_script) as server:
         inverter = LLMInverter.from_options(model="scripted", base_url=server.base_url, backoff_seconds=0.01)
