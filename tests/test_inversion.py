@@ -168,11 +168,13 @@ def test_llm_inverter_against_a_scripted_openai_server(tmp_path: Path) -> None:
 
     with ScriptedChatServer(_solving_script) as server:
         inverter = LLMInverter.from_options(model="scripted", base_url=server.base_url, backoff_seconds=0.01)
-        summary = Generator([load_gold("python-slugify")], tmp_path / "ok", inverter).run(
-            1, budget=Budget(attempts=1)
-        )
+        writer = LLMStatementWriter(inverter.policy.client, "scripted")
+        generator = Generator([load_gold("python-slugify")], tmp_path / "ok", inverter, writer=writer)
+        summary = generator.run(1, budget=Budget(attempts=1))
     assert summary.accepted == 1, summary.as_dict()
     (task,) = list_tasks(tmp_path / "ok")
+    # The scripted model answers the statement prompt with its first reply, which names the fix: template wins.
+    assert writer.fallbacks == 1 and "text-unidecode" not in task.spec.instruction
     assert task.spec.fault_family == "llm-dependencies-runtime" and task.spec.provenance.model == "scripted"
     assert "pip install text-unidecode==1.3" in task.solution_script()
     with ScriptedChatServer(_malformed_then_errors) as server:

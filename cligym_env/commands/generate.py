@@ -33,8 +33,16 @@ def generate(
     ] = None,
     family: Annotated[
         list[str] | None,
-        typer.Option("--family", help="Heuristic inverter: only these fault families (repeat); default: all."),
+        typer.Option(
+            "--family", help="Heuristic inverter: only these fault families (repeat); default: all."
+        ),
     ] = None,
+    statements: Annotated[
+        str,
+        typer.Option(
+            help="Problem statements: template, or llm (written by --model, leak-checked, template fallback)."
+        ),
+    ] = "template",
     seed: Annotated[
         int, typer.Option(help="Base seed; attempt seeds derive from it, the gold and the attempt number.")
     ] = 0,
@@ -53,9 +61,8 @@ def generate(
     if not golds:
         raise CligymError("no gold environments found (tasks/gold is empty?)")
     if inverter == "heuristic":
-        from cligym_env.inversion.heuristic import HeuristicInverter
-
         from cligym_env.inversion.families import BY_NAME
+        from cligym_env.inversion.heuristic import HeuristicInverter
 
         unknown = sorted(set(family or []) - set(BY_NAME))
         if unknown:
@@ -67,7 +74,16 @@ def generate(
         inv = LLMInverter.from_options(model=model, base_url=base_url)
     else:
         raise CligymError(f"unknown inverter '{inverter}' (use heuristic or llm)")
-    generator = Generator(golds, out, inv, seed=seed, progress=say)
+    writer = None
+    if statements == "llm":
+        from agents.llm import LLMPolicy
+        from cligym_env.inversion.statement import LLMStatementWriter
+
+        policy = LLMPolicy(**{k: v for k, v in {"model": model, "base_url": base_url}.items() if v})
+        writer = LLMStatementWriter(policy.client, policy.config.model)
+    elif statements != "template":
+        raise CligymError(f"unknown statement writer '{statements}' (use template or llm)")
+    generator = Generator(golds, out, inv, seed=seed, progress=say, writer=writer)
     target = max(n - generator.total_accepted, 0)
     with Progress(
         TextColumn("[bold]generate[/bold]"),

@@ -120,7 +120,7 @@ def _shell_join(commands: list[str]) -> str:
 
 
 def run_attempt(ws: GoldWorkspace, proposal: Proposal, dest_root, task_id: str, provenance: Provenance,
-                rng: random.Random, claim=None, timings: dict | None = None) -> Task:  # fmt: skip
+                rng: random.Random, claim=None, timings: dict | None = None, writer=write_statement) -> Task:  # fmt: skip
     """Validate `proposal` on the gold and write the task; raises Rejection with the reason otherwise.
 
     A proposal of several faults keeps only those that make more tests fail than the faults before them (a
@@ -161,7 +161,7 @@ def run_attempt(ws: GoldWorkspace, proposal: Proposal, dest_root, task_id: str, 
         proposal = Proposal.from_faults(kept, gold.name)
         if claim is not None and not claim(proposal.signature):
             raise Rejection("duplicate", f"{proposal.signature} (after dropping faults that changed nothing)")
-        return run_attempt(ws, proposal, dest_root, task_id, provenance, rng, None, timings)
+        return run_attempt(ws, proposal, dest_root, task_id, provenance, rng, None, timings, writer)
     # 2. Built: the Dockerfile gives the same failures in a fresh container (not flaky, not order-dependent).
     clock = time.monotonic()
     dockerfile = dockerfile_text(proposal.break_commands, comment=proposal.title)
@@ -190,7 +190,7 @@ def run_attempt(ws: GoldWorkspace, proposal: Proposal, dest_root, task_id: str, 
                 "repair-failed", f"{len(still)} tests still fail, e.g. {still[0]}; {output[-200:].strip()}"
             )
         # 4. A problem statement that does not give the fix away.
-        instruction, hint = write_statement(
+        instruction, hint = writer(
             gold.name,
             spec.workdir,
             spec.test_command,

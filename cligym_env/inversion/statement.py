@@ -88,3 +88,49 @@ def leaks(text: str, leak_terms: tuple[str, ...]) -> list[str]:
     """The leak terms (fix-revealing strings) that occur in `text`, case-insensitively."""
     lowered = text.lower()
     return [t for t in leak_terms if t.lower() in lowered]
+
+
+LLM_STATEMENT_PROMPT = """\
+Write the bug report a developer would file after seeing this, in 2-4 sentences, first person, plain text. \
+Describe only what they observe (which command fails, how, which tests); do not guess the cause and do not \
+suggest any fix.
+
+Project: {project} (source in {workdir})
+Command: {command}
+{n_fail} of {n_total} tests fail, for example:
+{examples}
+End of the test output:
+{tail}
+"""
+
+
+class LLMStatementWriter:
+    """Problem statements written by a model (`openai` client), leak-checked; the template writer is the fallback."""
+
+    def __init__(self, client, model: str, temperature: float = 0.7):
+        self.client, self.model, self.temperature = client, model, temperature
+        self.fallbacks = 0
+
+    def __call__(
+        self, project, workdir, command, faults, broken, fail_to_pass, n_total, rng
+    ) -> tuple[str, str]:
+        instruction, hint = write_statement(
+            project, workdir, command, faults, broken, fail_to_pass, n_total, rng
+        )
+        leak_terms = tuple(t for f in faults for t in f.leak_terms)
+        prompt = LLM_STATEMENT_PROMPT.format(
+            project=project, workdir=workdir, command=command, n_fail=len(fail_to_pass), n_total=n_total,
+            examples="\n".join(fail_to_pass[:5]), tail=(broken.output_tail or "")[-1500:],
+        )  # fmt: skip
+        try:
+            reply = self.client.chat.completions.create(
+                model=self.model, messages=[{"role": "user", "content": prompt}], temperature=self.temperature
+            )
+            text = (reply.choices[0].message.content or "").strip()
+        except Exception:  # any endpoint failure: the template statement stands
+            text = ""
+        if not text or leaks(text, leak_terms) or len(text) > 2000:
+            self.fallbacks += 1
+            return instruction, hint
+        closing = "Repair the environment so the whole test suite passes again, without editing the project's files."
+        return f"{text}\n\n{closing}", hint
