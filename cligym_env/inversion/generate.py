@@ -25,6 +25,7 @@ from pathlib import Path
 from cligym_env.errors import CligymError
 from cligym_env.gold import Gold
 from cligym_env.inversion.pipeline import GoldWorkspace, Rejection, run_attempt
+from cligym_env.inversion.statement import write_statement
 from cligym_env.task import Provenance, list_tasks
 
 JOURNAL = Path(".generate") / "journal.jsonl"
@@ -81,10 +82,10 @@ def attempt_seed(seed: int, gold: str, index: int) -> int:
 class Generator:
     """Holds the shared state of one `generate` run: journal, known signatures, counters."""
 
-    def __init__(
-        self, golds: list[Gold], out: Path, inverter, seed: int = 0, progress: Callable | None = None
-    ):
+    def __init__(self, golds: list[Gold], out: Path, inverter, seed: int = 0, progress: Callable | None = None,
+                 writer: Callable | None = None):  # fmt: skip
         self.golds, self.out, self.inverter, self.seed = golds, out, inverter, seed
+        self.writer = writer or write_statement
         self.say = progress or (lambda _m: None)
         self.lock = threading.Lock()
         self.stop = threading.Event()
@@ -172,7 +173,15 @@ class Generator:
             timings: dict = {}
             entry["timings"] = timings
             task = run_attempt(
-                ws, proposal, self.out, task_id, provenance, rng, claim=self._claim, timings=timings
+                ws,
+                proposal,
+                self.out,
+                task_id,
+                provenance,
+                rng,
+                claim=self._claim,
+                timings=timings,
+                writer=self.writer,
             )
             entry.update(
                 status="accepted",
