@@ -1,1 +1,4 @@
+#!/usr/bin/env bash
+# Oracle repair, verified by `cligym validate`.
+set -euo pipefail
 pip install wcwidth
