@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import docker.errors
@@ -109,11 +110,20 @@ def test_sync_vector_env_steps_two_envs() -> None:
         envs.close()
 
 
-TASK_DIRS = sorted(p for p in (ROOT / "tasks" / "generated").iterdir() if (p / "task.yaml").is_file())
+def _episode_sample() -> list[Path]:
+    """The hand-written tasks plus a fixed sample of generated ones (`cligym validate tasks/generated` covers
+    every task; a test that played them all would grow with the dataset)."""
+    tasks = sorted(p for p in (ROOT / "tasks" / "generated").iterdir() if (p / "task.yaml").is_file())
+    manual = [p for p in tasks if "inverter: manual" in (p / "task.yaml").read_text()]
+    generated = [p for p in tasks if p not in manual]
+    return manual + random.Random(0).sample(generated, k=min(4, len(generated)))
+
+
+TASK_DIRS = _episode_sample()
 
 
 @pytest.mark.parametrize("task_dir", TASK_DIRS, ids=lambda p: p.name)
-def test_every_task_oracle_resolves_and_noop_does_not(task_dir: Path) -> None:
+def test_sampled_tasks_oracle_resolves_and_noop_does_not(task_dir: Path) -> None:
     env = gym.make("cligym/Repair-v0", task=task_dir)
     try:
         env.reset(seed=0)
