@@ -52,125 +52,62 @@ class PythonPathPoison(FaultFamily):
         )  # fmt: skip
 
 
-class WarningsAsErrors(FaultFamily):
-    name = "warnings-as-errors-env"
-    category = "compatibility"
-    direction = "turn Python warnings into errors for every process through the environment"
+class ProfileSetting(FaultFamily):
+    """A family that writes one line into /etc/profile.d: `line` with `{target}` filled in from `values`."""
+
+    def __init__(self, name: str, category: str, direction: str, values: tuple[str, ...], line: str, symptom: str,
+                 languages: tuple[str, ...] = ("python",)):  # fmt: skip
+        self.name, self.category, self.direction, self.languages = name, category, direction, languages
+        self.values, self.line, self.symptom = values, line, symptom
 
     def targets(self, ctx: Context) -> list[str]:
-        return ["error", "error::DeprecationWarning", "error::ResourceWarning", "error::UserWarning"]
+        return list(self.values)
 
     def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault:
-        return _profile_fault(
-            self, rng, target, [f"export PYTHONWARNINGS={target}"],
-            "Code that used to print harmless warnings now stops with an exception.",
-        )  # fmt: skip
+        return _profile_fault(self, rng, target, [self.line.format(target=target)], self.symptom)
 
 
-class PytestOptionsPoison(FaultFamily):
-    name = "pytest-options-env"
-    category = "infrastructure"
-    direction = "inject pytest command-line options through the environment"
-
-    OPTIONS = ("-p no:python", "--import-mode=importlib", "-W error", "--strict-config -o xfail_strict=true",
-               "-p no:unraisableexception -W error::pytest.PytestUnraisableExceptionWarning", "--capture=fd -p no:logging")  # fmt: skip
-
-    def targets(self, ctx: Context) -> list[str]:
-        return list(self.OPTIONS)
-
-    def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault:
-        return _profile_fault(
-            self, rng, target, [f'export PYTEST_ADDOPTS="{target}"'],
-            "The test runner behaves differently from a plain invocation, with no change in the project's config.",
-        )  # fmt: skip
-
-
-class IoEncodingPoison(FaultFamily):
-    name = "io-encoding-env"
-    category = "compatibility"
-    direction = "force an ASCII-only text encoding for Python's standard streams and locale"
-
-    def targets(self, ctx: Context) -> list[str]:
-        return ["PYTHONIOENCODING=ascii", "PYTHONUTF8=0 LC_ALL=POSIX LANG=POSIX", "LC_ALL=en_US.ISO-8859-1"]
-
-    def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault:
-        return _profile_fault(
-            self, rng, target, [f"export {target}"],
-            "Printing or reading non-ASCII text fails or comes out garbled.",
-        )  # fmt: skip
-
-
-class TimezonePoison(FaultFamily):
-    name = "timezone-env"
-    category = "compatibility"
-    direction = "set an invalid or surprising time zone for every login shell"
-    languages = ("*",)
-
-    def targets(self, ctx: Context) -> list[str]:
-        return ["Mars/Olympus_Mons", "EST+5EDT,M3.2.0/2,M11.1.0/2", "Pacific/Kiritimati"]
-
-    def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault:
-        return _profile_fault(
-            self, rng, target, [f"export TZ='{target}'"],
-            "Dates and times come out shifted or local-time conversions fail.",
-        )  # fmt: skip
-
-
-class FileDescriptorLimit(FaultFamily):
-    name = "file-descriptor-limit"
-    category = "concurrency"
-    direction = "lower the open-file limit for every login shell"
-    languages = ("*",)
-
-    def targets(self, ctx: Context) -> list[str]:
-        return ["24", "48", "64"]
-
-    def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault:
-        return _profile_fault(
-            self, rng, target, [f"ulimit -n {target}"],
-            "Work that opens many files or sockets at once fails with 'Too many open files'.",
-        )  # fmt: skip
-
-
-class RestrictiveUmask(FaultFamily):
-    name = "restrictive-umask"
-    category = "file-system"
-    direction = "set a umask that strips permissions from every new file and directory"
-    languages = ("*",)
-
-    def targets(self, ctx: Context) -> list[str]:
-        return ["0777", "0177", "0277"]
-
-    def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault:
-        return _profile_fault(
-            self, rng, target, [f"umask {target}"],
-            "Newly created files and scripts end up with unexpected permissions.",
-        )  # fmt: skip
-
-
-class HomeDirectoryPoison(FaultFamily):
-    name = "home-directory-env"
-    category = "infrastructure"
-    direction = "point HOME (and XDG dirs) at a place that does not exist or is not writable"
-    languages = ("*",)
-
-    def targets(self, ctx: Context) -> list[str]:
-        return ["/nonexistent", "/proc/self"]
-
-    def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault:
-        return _profile_fault(
-            self, rng, target, [f"export HOME={target} XDG_CACHE_HOME={target}/.cache"],
-            "Tools that keep per-user files or caches fail to save them.",
-        )  # fmt: skip
-
-
+ANY = ("*",)
 FAMILIES = (
     PythonPathPoison(),
-    WarningsAsErrors(),
-    PytestOptionsPoison(),
-    IoEncodingPoison(),
-    TimezonePoison(),
-    FileDescriptorLimit(),
-    RestrictiveUmask(),
-    HomeDirectoryPoison(),
-)
+    ProfileSetting(
+        "warnings-as-errors-env", "compatibility",
+        "turn Python warnings into errors for every process through the environment",
+        ("error", "error::DeprecationWarning", "error::ResourceWarning", "error::UserWarning"),
+        "export PYTHONWARNINGS={target}", "Code that used to print harmless warnings now stops with an exception.",
+    ),
+    ProfileSetting(
+        "pytest-options-env", "infrastructure", "inject pytest command-line options through the environment",
+        ("-p no:python", "--import-mode=importlib", "-W error", "--strict-config -o xfail_strict=true",
+         "-p no:unraisableexception -W error::pytest.PytestUnraisableExceptionWarning", "--capture=fd -p no:logging"),
+        'export PYTEST_ADDOPTS="{target}"',
+        "The test runner behaves differently from a plain invocation, with no change in the project's config.",
+    ),
+    ProfileSetting(
+        "io-encoding-env", "compatibility",
+        "force an ASCII-only text encoding for Python's standard streams and locale",
+        ("PYTHONIOENCODING=ascii", "PYTHONUTF8=0 LC_ALL=POSIX LANG=POSIX", "LC_ALL=en_US.ISO-8859-1"),
+        "export {target}", "Printing or reading non-ASCII text fails or comes out garbled.",
+    ),
+    ProfileSetting(
+        "timezone-env", "compatibility", "set an invalid or surprising time zone for every login shell",
+        ("Mars/Olympus_Mons", "EST+5EDT,M3.2.0/2,M11.1.0/2", "Pacific/Kiritimati"),
+        "export TZ='{target}'", "Dates and times come out shifted or local-time conversions fail.", ANY,
+    ),
+    ProfileSetting(
+        "file-descriptor-limit", "concurrency", "lower the open-file limit for every login shell",
+        ("24", "48", "64"), "ulimit -n {target}",
+        "Work that opens many files or sockets at once fails with 'Too many open files'.", ANY,
+    ),
+    ProfileSetting(
+        "restrictive-umask", "file-system", "set a umask that strips permissions from every new file and directory",
+        ("0777", "0177", "0277"), "umask {target}",
+        "Newly created files and scripts end up with unexpected permissions.", ANY,
+    ),
+    ProfileSetting(
+        "home-directory-env", "infrastructure",
+        "point HOME (and XDG dirs) at a place that does not exist or is not writable",
+        ("/nonexistent", "/proc/self"), "export HOME={target} XDG_CACHE_HOME={target}/.cache",
+        "Tools that keep per-user files or caches fail to save them.", ANY,
+    ),
+)  # fmt: skip
