@@ -105,7 +105,7 @@ class Generator:
             shutil.rmtree(partial, ignore_errors=True)
         for task in list_tasks(self.out):
             if task.spec.signature:
-                self.signatures.add(task.spec.signature)
+                self.signatures.add(f"{task.spec.gold}|{task.spec.signature}")
             self.titles.append(task.spec.title)
         if self.journal_path.exists():
             for line in self.journal_path.read_text().splitlines():
@@ -144,13 +144,19 @@ class Generator:
                 self._workspaces.append(cache[gold.name])
         return cache[gold.name]
 
-    def _claim(self, signature: str) -> bool:
-        """Reserve a signature for an attempt; False if it is taken (a task has it, or another attempt does)."""
-        with self.lock:
-            if signature in self.signatures:
-                return False
-            self.signatures.add(signature)
-            return True
+    def _claimer(self, gold: str) -> Callable[[str], bool]:
+        """`claim(signature)` for one gold: reserve the fault for an attempt; False if a task or another attempt
+        on the same gold has it (the same fault on another gold is a different task)."""
+
+        def claim(signature: str) -> bool:
+            key = f"{gold}|{signature}"
+            with self.lock:
+                if key in self.signatures:
+                    return False
+                self.signatures.add(key)
+                return True
+
+        return claim
 
     def attempt(self, gold: Gold, index: int) -> dict:
         """Run attempt `index` on `gold`; returns its journal entry (already written)."""
@@ -165,9 +171,10 @@ class Generator:
             if proposal is None:
                 raise Rejection("no-proposal", "the inverter found nothing to break")
             entry.update(family=proposal.family, signature=proposal.signature)
-            if not self._claim(proposal.signature):
+            claim = self._claimer(gold.name)
+            if not claim(proposal.signature):
                 raise Rejection("duplicate", proposal.signature)
-            reserved = proposal.signature
+            reserved = f"{gold.name}|{proposal.signature}"
             task_id = f"{gold.name}-{hashlib.sha256(proposal.signature.encode()).hexdigest()[:10]}"
             provenance = Provenance(inverter=self.inverter.name, model=self.inverter.model, seed=seed)
             timings: dict = {}
@@ -179,7 +186,7 @@ class Generator:
                 task_id,
                 provenance,
                 rng,
-                claim=self._claim,
+                claim=claim,
                 timings=timings,
                 writer=self.writer,
             )

@@ -37,11 +37,13 @@ class HeuristicInverter:
             return None
         count = rng.choices(list(FAULT_COUNT_WEIGHTS), weights=list(FAULT_COUNT_WEIGHTS.values()))[0]
         faults = []
-        for family in rng.sample(usable, k=min(count, len(usable))):
+        for family in rng.sample(usable, k=len(usable)):  # in random order, until `count` faults are made
             targets = self._family_targets(ws, family)
             for _ in range(3):  # a target a family cannot break here (e.g. no package owns it): try another
                 fault = family.fault(ws.context, rng.choice(targets), rng)
                 if fault is not None:
                     faults.append(fault)
                     break
+            if len(faults) == count:
+                break
         return Proposal.from_faults(faults, ws.gold.name) if faults else None
