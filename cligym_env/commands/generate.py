@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -84,6 +85,8 @@ def generate(
     elif statements != "template":
         raise CligymError(f"unknown statement writer '{statements}' (use template or llm)")
     generator = Generator(golds, out, inv, seed=seed, progress=say, writer=writer)
+    # `kill` (SIGTERM) stops like Ctrl-C: running attempts end, containers are removed, the journal stays whole.
+    signal.signal(signal.SIGTERM, _interrupt)
     target = max(n - generator.total_accepted, 0)
     with Progress(
         TextColumn("[bold]generate[/bold]"),
@@ -104,6 +107,10 @@ def generate(
     data = summary.as_dict()
     emit(data, as_json, f"accepted {data['accepted']} of {data['attempts']} attempts "
          f"({data['tasks_per_hour']}/h); rejected: {data['rejected']}; journal total {data['total_accepted_in_journal']}")  # fmt: skip
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def register(app: typer.Typer) -> None:

@@ -8,6 +8,7 @@ and duplicates nothing.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -26,6 +27,7 @@ from cligym_env.errors import CligymError
 from cligym_env.gold import Gold
 from cligym_env.inversion.pipeline import GoldWorkspace, Rejection, run_attempt
 from cligym_env.inversion.statement import write_statement
+from cligym_env.runtime.containers import PROCESS_ID, PROCESS_LABEL, gc
 from cligym_env.task import Provenance, list_tasks
 
 JOURNAL = Path(".generate") / "journal.jsonl"
@@ -101,6 +103,20 @@ class Generator:
 
     def _load(self) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
+        # Containers a killed earlier run left behind carry its process label: remove them, note our own.
+        processes = self.journal_path.with_name("processes.txt")
+        processes.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_file = open(self.journal_path.with_name("lock"), "w")  # noqa: SIM115 (held for the run)
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CligymError(
+                f"another `cligym generate` is writing to {self.out}; wait for it or stop it"
+            ) from None
+        for process_id in processes.read_text().split() if processes.exists() else []:
+            if process_id != PROCESS_ID:
+                gc(labels={PROCESS_LABEL: process_id})
+        processes.write_text(PROCESS_ID + "\n")
         for partial in self.out.glob(".*.partial"):  # a kill during a task write leaves only this behind
             shutil.rmtree(partial, ignore_errors=True)
         for task in list_tasks(self.out):
@@ -274,6 +290,9 @@ class Generator:
             index += 1
 
     def close(self) -> None:
+        """Remove the workspaces' containers and release the output folder."""
+        if not self._lock_file.closed:
+            self._lock_file.close()
         for ws in self._workspaces:
             ws.close()
         self._workspaces.clear()
