@@ -65,7 +65,7 @@ def verify_many(
                     line += f" (flaky: {', '.join(record.flaky[:5])}{' …' if len(record.flaky) > 5 else ''})"
             except CligymError as exc:
                 results[gold.name] = (None, str(exc))
-                line = f"[red]failed[/red] {gold.name}: {str(exc).splitlines()[0]}"
+                line = f"[red]failed[/red] {gold.name}: " + "\n".join(str(exc).splitlines()[:20])
             with lock:
                 status.pop(gold.name, None)
                 bar.console.print(line, highlight=False)
@@ -183,17 +183,19 @@ def write_benchmarks(golds: list[Gold], path: Path | None = None) -> Path:
     rows = catalogue_rows(golds)
     verified = [r for r in rows if r["tests"] is not None]
     disk = disk_totals(golds)
+    timed = sum(1 for r in verified if r["build_seconds"])
     body = "\n".join(
         [
             "## Gold catalogue: disk and build time",
             "",
-            f"Made by `cligym gold verify --all --workers 2 && cligym gold catalogue --write` on a 2-core "
-            f"host shared with other work (Docker {_docker_version()}, storage driver {_storage_driver()}).",
+            "Made by `cligym gold catalogue --write` from the records `cligym gold verify` wrote (golds "
+            f"verified two at a time on a 2-core host shared with other work; Docker {_docker_version()}, "
+            f"storage driver {_storage_driver()}).",
             "",
             "| what | value |",
             "|---|---|",
             f"| golds verified | {len(verified)} of {len(rows)} |",
-            f"| total build time (sum over golds, their last fresh build) "
+            f"| total build time (sum of each gold's last fresh build, {timed} golds timed) "
             f"| {sum(r['build_seconds'] or 0 for r in verified) / 60:.1f} min |",
             f"| total test time (one run each) | {sum(r['test_seconds'] or 0 for r in verified) / 60:.1f} min |",
             f"| disk, layers shared once (base + runtime/deb layers + golds) | {disk['total_mb'] / 1e3:.2f} GB |",
@@ -202,8 +204,11 @@ def write_benchmarks(golds: list[Gold], path: Path | None = None) -> Path:
             f"| of which the golds' own layers | {disk['golds_mb']} MB |",
             f"| sum of image sizes if nothing were shared | {disk['sum_of_image_sizes_mb'] / 1e3:.1f} GB |",
             "",
-            "Per-gold numbers are in the catalogue, `tasks/gold/README.md`; `docker system df -v` shows the "
-            "same sharing from Docker's side.",
+            "Build times are wall-clock seconds of `docker build` plus the host-side downloads and wheel "
+            "builds, with 2 golds building at once on 2 shared cores; a gold whose image already existed when "
+            "it was verified records none (language runtime and deb layers are not counted). Per-gold "
+            "numbers are in the catalogue, `tasks/gold/README.md`; `docker system df -v` shows the same "
+            "sharing from Docker's side.",
         ]
     )
     text = path.read_text() if path.exists() else "# Benchmarks\n"

@@ -95,7 +95,8 @@ def _read_trace(trace: str, workdir: str) -> tuple[list[str], list[str], list[st
     ignored = (*_IGNORED_PREFIXES, workdir.rstrip("/") + "/")
     for line in trace.splitlines():
         if match := _EXECVE.match(line):
-            executables.add(match.group(1))
+            if match.group(1).startswith("/"):  # `./test-reader` from a libtool wrapper: in the project tree
+                executables.add(match.group(1))
         elif (match := _OPEN.match(line)) and match.group(1).startswith("/"):
             path, flags = match.group(1), match.group(2)
             if path.startswith(ignored) or "O_DIRECTORY" in flags:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 import tarfile
+import tempfile
 import zipfile
 from pathlib import Path
 
