@@ -325,7 +325,9 @@ def main() -> None:
     import docker.errors
 
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # a command's `typer.Exit(n)` comes back as n here
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except CligymError as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         sys.exit(1)

@@ -78,3 +78,13 @@ def test_gold_list_json() -> None:
     assert result.returncode == 0, result.stderr
     names = {row["name"] for row in json.loads(result.stdout)}
     assert {"click", "jinja2", "h11"} <= names
+
+
+@pytest.mark.slow
+def test_validate_exits_non_zero_for_an_invalid_task(tmp_path: Path) -> None:
+    task = tmp_path / "tabulate-wide-chars"
+    shutil.copytree(ROOT / "tasks" / "generated" / "tabulate-wide-chars", task)
+    dockerfile = task / "Dockerfile"
+    dockerfile.write_text("".join(line for line in dockerfile.read_text().splitlines(True) if not line.startswith("RUN")))
+    result = cligym("validate", str(task))
+    assert result.returncode == 1 and "FAILED" in result.stderr and "Traceback" not in result.stderr

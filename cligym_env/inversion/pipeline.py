@@ -235,9 +235,10 @@ def _spec(ws: GoldWorkspace, proposal: Proposal, task_id: str, f2p: list[str], p
 
 
 def _remove_image(image: str) -> None:
-    # In use or already gone: harmless leftovers, `docker image prune` clears them.
+    # Only the rejected image itself: its parents are the gold's layers, which other builds use. In use or
+    # already gone: a harmless leftover that `docker image prune` clears.
     with contextlib.suppress(docker.errors.APIError):
-        docker_client().images.remove(image, force=True, noprune=False)
+        docker_client().images.remove(image, noprune=True)
 
 
 def elapsed(start: float) -> float:
