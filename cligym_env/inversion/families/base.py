@@ -43,9 +43,18 @@ class Context:
     _owners: dict[str, str] = field(default_factory=dict)
 
     def owner(self, path: str) -> str | None:
-        """The Debian package that ships `path` (dpkg -S), or None."""
+        """The Debian package that ships `path` (dpkg -S; merged-/usr files are known under either prefix)."""
         if path not in self._owners:
-            out = self.sh(f"dpkg -S {shlex.quote(path)} 2>/dev/null | head -1")
+            alt = (
+                path.replace("/usr/lib/", "/lib/", 1)
+                if path.startswith("/usr/lib/")
+                else path.replace("/lib/", "/usr/lib/", 1)
+            )
+            out = ""
+            for candidate in dict.fromkeys([path, alt]):
+                out = self.sh(f"dpkg -S {shlex.quote(candidate)} 2>/dev/null | head -1")
+                if ":" in out:
+                    break
             self._owners[path] = out.split(":", 1)[0].strip() if ":" in out else ""
         return self._owners[path] or None
 
@@ -71,6 +80,14 @@ class FaultFamily(ABC):
     def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault | None:
         """The fault for `target`, or None if it cannot be made here (e.g. no package owns the file)."""
 
+    def deleted_packaged_file(self, ctx: Context, target: str, symptom: str) -> Fault | None:
+        """Delete a file a Debian package ships; the repair reinstalls the package (None if no package owns it)."""
+        package = ctx.owner(target)
+        if not package:
+            return None
+        leaks = [target, basename(target), f"install --reinstall -y {package}", f"install {package}"]
+        return self.make(target, [f"rm -f {q(target)}"], [reinstall_deb(package)], symptom, leaks)
+
     def make(
         self, target: str, breaks: list[str], repairs: list[str], symptom: str, leaks: list[str]
     ) -> Fault:
@@ -94,5 +111,6 @@ def basename(path: str) -> str:
 
 
 def reinstall_deb(package: str) -> str:
-    """The offline repair for a file a Debian package ships (the image keeps a local apt repository)."""
-    return f"apt-get install --reinstall -y {package}"
+    """The offline repair for a file a Debian package ships (the image keeps a local apt repository); a deleted
+    configuration file comes back too (`--force-confmiss`)."""
+    return f"apt-get install --reinstall -y -o Dpkg::Options::=--force-confmiss {package}"

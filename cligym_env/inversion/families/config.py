@@ -17,10 +17,9 @@ STUB_DIR = "/usr/local/share/python-compat"
 def _profile_fault(family: FaultFamily, rng: random.Random, target: str, lines: list[str], symptom: str,
                    extra_breaks: tuple[str, ...] = (), extra_repairs: tuple[str, ...] = ()) -> Fault:  # fmt: skip
     path = f"/etc/profile.d/{rng.choice(PROFILE_NAMES)}"
-    body = "\\n".join(lines)
     return family.make(
         target,
-        [*extra_breaks, f"printf '{body}\\n' > {path}"],
+        [*extra_breaks, f"printf '%s\\n' {' '.join(q(line) for line in lines)} > {path}"],
         [f"rm -f {path}", *extra_repairs],
         symptom,
         [path, path.rsplit("/", 1)[1]] + [line.split("=", 1)[-1] for line in lines if "=" in line],

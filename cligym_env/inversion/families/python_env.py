@@ -232,15 +232,8 @@ class RemovedStdlibModule(FaultFamily):
         return [f"{stdlib}/{c}" for c in names] + list(ctx.probe.dynload)
 
     def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault | None:
-        package = ctx.owner(target)
-        if not package:
-            return None
-        return self.make(
-            target,
-            [f"rm -f {q(target)}"],
-            [f"apt-get install --reinstall -y {package}"],
-            "Part of Python's own standard library seems to be unavailable.",
-            [target, basename(target), package],
+        return self.deleted_packaged_file(
+            ctx, target, "Part of Python's own standard library seems to be unavailable."
         )
 
 

@@ -32,16 +32,6 @@ FALLBACK_DATA_FILES = ("/etc/mime.types", "/usr/share/zoneinfo/UTC", "/usr/share
                        "/etc/localtime", "/usr/share/zoneinfo/zone.tab", "/usr/share/zoneinfo/tzdata.zi")  # fmt: skip
 
 
-def _owner(ctx: Context, path: str) -> str | None:
-    """dpkg knows merged-/usr files under either prefix."""
-    alt = (
-        path.replace("/usr/lib/", "/lib/", 1)
-        if path.startswith("/usr/lib/")
-        else path.replace("/lib/", "/usr/lib/", 1)
-    )
-    return ctx.owner(path) or (ctx.owner(alt) if alt != path else None)
-
-
 def _executables(ctx: Context) -> list[str]:
     seen = ctx.probe.runtime.get("executables") or []
     names = [basename(p) for p in seen] or list(FALLBACK_EXECUTABLES)
@@ -89,15 +79,8 @@ class MissingExecutable(FaultFamily):
         return _executables(ctx)
 
     def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault | None:
-        package = _owner(ctx, target)
-        if not package:
-            return None
-        return self.make(
-            target,
-            [f"rm -f {q(target)}"],
-            [reinstall_deb(package)],
-            "A program that used to be on the system is not found any more.",
-            [target, f"install --reinstall -y {package}", f"install {package}"],
+        return self.deleted_packaged_file(
+            ctx, target, "A program that used to be on the system is not found any more."
         )
 
 
@@ -126,16 +109,8 @@ class DeletedSharedLibrary(FaultFamily):
         return _libraries(ctx)
 
     def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault | None:
-        package = _owner(ctx, target)
-        if not package:
-            return None
-        return self.make(
-            target,
-            [f"rm -f {q(target)}"],
-            [reinstall_deb(package)],
-            "Loading some compiled code fails because a shared library cannot be found.",
-            [target, basename(target), f"install --reinstall -y {package}"],
-        )
+        symptom = "Loading some compiled code fails because a shared library cannot be found."
+        return self.deleted_packaged_file(ctx, target, symptom)
 
 
 class CorruptedSharedLibrary(DeletedSharedLibrary):
@@ -144,7 +119,7 @@ class CorruptedSharedLibrary(DeletedSharedLibrary):
     direction = "truncate a system shared library so the dynamic loader rejects it"
 
     def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault | None:
-        package = _owner(ctx, target)
+        package = ctx.owner(target)
         if not package:
             return None
         size = rng.choice([0, 100, 4096])
@@ -193,16 +168,8 @@ class DeletedDataFile(FaultFamily):
         return list(dict.fromkeys(seen or FALLBACK_DATA_FILES))
 
     def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault | None:
-        package = _owner(ctx, target)
-        if not package:
-            return None
-        return self.make(
-            target,
-            [f"rm -f {q(target)}"],
-            [f"{reinstall_deb(package)} -o Dpkg::Options::=--force-confmiss"],
-            "Something that reads a system data file behaves as if the file did not exist.",
-            [target, f"install --reinstall -y {package}"],
-        )
+        symptom = "Something that reads a system data file behaves as if the file did not exist."
+        return self.deleted_packaged_file(ctx, target, symptom)
 
 
 class BrokenTmp(FaultFamily):
