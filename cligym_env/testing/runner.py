@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shlex
 
+import docker.errors
+
 from cligym_env.errors import TestRunError
 from cligym_env.runtime.containers import exec_once, read_file
 from cligym_env.testing.parsers import parse_results
@@ -35,7 +37,11 @@ def run_tests(
     )
     if result.timed_out:
         report.error = f"test command timed out after {timeout:g}s"
-    data = read_file(container, results_path)
+    try:
+        data = read_file(container, results_path)
+    except docker.errors.APIError as exc:  # e.g. the path runs through a dangling symlink (a broken /tmp)
+        report.error = report.error or f"cannot read {results_path}: {exc.explanation or exc}"
+        return report
     if data is None:
         report.error = (
             report.error
