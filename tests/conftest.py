@@ -38,6 +38,9 @@ def no_leaked_containers():
     except DockerUnavailableError:  # tests that need Docker have failed on their own
         return
     filters = {"label": [containers.LABEL, f"{containers.PROCESS_LABEL}={containers.PROCESS_ID}"]}
-    leaked = [c.name for c in client.containers.list(all=True, filters=filters)]
+    leaked = [
+        (c.attrs.get("Names") or [c.short_id])[0].lstrip("/")
+        for c in client.containers.list(all=True, filters=filters, sparse=True)
+    ]
     containers.gc(client, labels=mine)
     assert not leaked, f"tests leaked containers labelled {containers.LABEL}: {', '.join(leaked)}"

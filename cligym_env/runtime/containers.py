@@ -280,7 +280,7 @@ def gc(client: docker.DockerClient | None = None, *, labels: dict[str, str] | No
     client = client or docker_client()
     filters = {"label": [LABEL] + [f"{k}={v}" for k, v in (labels or {}).items()]}
     removed = 0
-    for container in client.containers.list(all=True, filters=filters):
+    for container in client.containers.list(all=True, filters=filters, sparse=True):
         remove_container(container)
         removed += 1
     for network in client.networks.list(filters=filters):
