@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 
 from cligym_env.inversion.families.base import Context, Fault, FaultFamily, q
+from cligym_env.inversion.families.python_env import _top_module, importable_dists
 
 PROFILE_NAMES = ("zz-site.sh", "99-local.sh", "50-defaults.sh", "local-env.sh")
 STUB_DIR = "/usr/local/share/python-compat"
@@ -32,13 +33,9 @@ class PythonPathPoison(FaultFamily):
     direction = "export a PYTHONPATH in the shell profile that puts stale stub modules first"
 
     def targets(self, ctx: Context) -> list[str]:
-        from cligym_env.inversion.families.python_env import _targets_dists, _top_module
-
-        return [d for d in _targets_dists(ctx, include_project=True) if _top_module(ctx, d)]
+        return importable_dists(ctx)
 
     def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault | None:
-        from cligym_env.inversion.families.python_env import _top_module
-
         module = _top_module(ctx, target)
         if not module:
             return None

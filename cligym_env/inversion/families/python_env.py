@@ -30,6 +30,11 @@ def _targets_dists(ctx: Context, include_project: bool = False) -> list[str]:
     return [n for n in dict.fromkeys(names) if n in probe.dists and n not in HARNESS]
 
 
+def importable_dists(ctx: Context) -> list[str]:
+    """Distributions (the project included) with a top-level module a stub could shadow."""
+    return [d for d in _targets_dists(ctx, include_project=True) if _top_module(ctx, d)]
+
+
 def _force_reinstall(ctx: Context, dist: str) -> str:
     version = ctx.probe.dists[dist]["version"]
     return f"pip install --force-reinstall --no-deps {q(f'{dist}=={version}')}"
@@ -169,7 +174,7 @@ class ShadowingModule(FaultFamily):
     direction = "put a stale stub module earlier on Python's import path so it shadows a real package"
 
     def targets(self, ctx: Context) -> list[str]:
-        return [d for d in _targets_dists(ctx, include_project=True) if _top_module(ctx, d)]
+        return importable_dists(ctx)
 
     def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault | None:
         module = _top_module(ctx, target)
