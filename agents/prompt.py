@@ -34,7 +34,9 @@ def task_message(instruction: str) -> str:
 
 def observation_message(output: str, exit_code: int | None, timed_out: bool = False) -> str:
     """A user turn that shows a command's result."""
-    status = "timed out" if timed_out else f"exit code {exit_code}" if exit_code is not None else "shell restarted"
+    status = (
+        "timed out" if timed_out else f"exit code {exit_code}" if exit_code is not None else "shell restarted"
+    )
     body = output if output.endswith("\n") or not output else output + "\n"
     return f"[{status}]\n{body}" if body else f"[{status}] (no output)"
 
@@ -63,4 +65,7 @@ def submit_reply(thought: str = "The environment should be repaired now.") -> st
 
 def initial_messages(instruction: str) -> list[dict[str, str]]:
     """The conversation an episode starts from."""
-    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": task_message(instruction)}]
+    return [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": task_message(instruction)},
+    ]

@@ -16,7 +16,6 @@ import argparse
 import datetime
 import os
 import platform
-import re
 import shlex
 import statistics
 import subprocess
@@ -99,13 +98,10 @@ def report(rows: list[tuple[str, list[float]]], n: int, command: str) -> str:
 
 def write_section(section: str, path: Path = BENCHMARKS, start: str = START, end: str = END) -> None:
     """Replace the text between the `start`/`end` markers in `path` (create the file or section if missing)."""
-    block = f"{start}\n{section}\n{end}"
+    from cligym_env.golds.catalogue import replace_between
+
     text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if start in text and end in text:
-        text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: block, text, flags=re.S)
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
+    path.write_text(replace_between(text, start, end, section))
 
 
 def main() -> None:

@@ -134,9 +134,21 @@ class Task:
             raise SpecError(f"{self.path}: task has no {SOLUTION_FILE}") from None
 
     def break_lines(self) -> list[str]:
-        """The breaking Dockerfile instructions after the FROM line."""
+        """The breaking commands after the FROM line: shell commands without their `RUN` (each line of a
+        continued `RUN a \\ && b` is one), other instructions (`ENV ...`) as written."""
         lines = self.dockerfile.read_text(encoding="utf-8").splitlines()
-        return [ln for ln in lines if ln.strip() and not ln.lstrip().startswith(("#", "ARG ", "FROM "))]
+        out = []
+        for line in (ln.strip() for ln in lines):
+            if not line or line.startswith(("#", "ARG ", "FROM ")):
+                continue
+            line = line.removesuffix("\\").rstrip()
+            if line.startswith("RUN "):
+                out.append(line[4:].strip())
+            elif line.startswith("&& ") and out:
+                out.append(line[3:].strip())
+            else:
+                out.append(line)
+        return out
 
 
 def load_task(path: str | Path) -> Task:
@@ -161,15 +173,30 @@ def list_tasks(root: Path) -> list[Task]:
     )
 
 
+INSTRUCTIONS = ("RUN", "ENV", "USER", "WORKDIR")
+
+
 def dockerfile_text(run_lines: list[str], comment: str = "") -> str:
-    """A task Dockerfile: the gold image, then one `RUN` per breaking command."""
+    """A task Dockerfile: the gold image, then the breaking commands, one per line.
+
+    Consecutive shell commands share one `RUN` instruction (continuation lines joined by `&&`), so they run in
+    one shell, as they did in the live container the inverter checked them in, and the build commits one
+    layer: on a storage driver without native diffs each layer commit walks the whole image (seconds).
+    """
     head = ["ARG CLIGYM_GOLD_IMAGE", "FROM ${CLIGYM_GOLD_IMAGE}"]
     if comment:
         head.insert(0, f"# {comment}")
-    body = [
-        line if line.split(" ", 1)[0] in {"RUN", "ENV", "USER", "WORKDIR"} else f"RUN {line}"
-        for line in run_lines
-    ]
+    body: list[str] = []
+    group: list[str] = []
+    for line in [*run_lines, None]:
+        if line is None or line.split(" ", 1)[0] in INSTRUCTIONS:
+            if group:
+                body.append("RUN " + " \\\n && ".join(group))
+                group = []
+            if line is not None:
+                body.append(line)
+        else:
+            group.append(line)
     return "\n".join(head + body) + "\n"
 
 

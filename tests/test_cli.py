@@ -32,7 +32,10 @@ def cligym(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
         ["gold", "list"],
         ["gold", "build"],
         ["gold", "verify"],
-        ["tasks", "make"], ["tasks", "stats"], ["tasks", "calibrate"], ["generate"],
+        ["tasks", "make"],
+        ["tasks", "stats"],
+        ["tasks", "calibrate"],
+        ["generate"],
         ["validate"],
         ["solve"],
         ["shell"],
@@ -85,6 +88,8 @@ def test_validate_exits_non_zero_for_an_invalid_task(tmp_path: Path) -> None:
     task = tmp_path / "tabulate-wide-chars"
     shutil.copytree(ROOT / "tasks" / "generated" / "tabulate-wide-chars", task)
     dockerfile = task / "Dockerfile"
-    dockerfile.write_text("".join(line for line in dockerfile.read_text().splitlines(True) if not line.startswith("RUN")))
+    dockerfile.write_text(
+        "".join(line for line in dockerfile.read_text().splitlines(True) if not line.startswith("RUN"))
+    )
     result = cligym("validate", str(task))
     assert result.returncode == 1 and "FAILED" in result.stderr and "Traceback" not in result.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -18,13 +19,15 @@ from gymnasium.utils.env_checker import check_env
 
 import cligym_env  # noqa: F401  (registers the environments)
 from cligym_env.gold import load_gold
+from cligym_env.inversion import validate
 from cligym_env.inversion.families import ALL_FAMILIES, BY_NAME
 from cligym_env.inversion.families.base import Fault, FaultFamily
+from cligym_env.inversion.feedback import Feedback, fault_to_dict
 from cligym_env.inversion.generate import Budget, Generator
 from cligym_env.inversion.heuristic import HeuristicInverter
 from cligym_env.inversion.pipeline import GoldWorkspace, Proposal, Rejection, run_attempt
 from cligym_env.inversion.statement import leaks
-from cligym_env.inversion.validate import validate_task
+from cligym_env.inversion.validate import build_task_image, validate_task
 from cligym_env.runtime.containers import PROCESS_LABEL, gc
 from cligym_env.task import Provenance, list_tasks
 from tests.llm_server import ScriptedChatServer, turns
@@ -215,3 +218,89 @@ def test_fault_signature() -> None:
     combined = Proposal.from_faults([fault, Fault("e", "other", "u", ("c",), ("d",), "s")], "g")
     assert combined.signature == "e:u+f:t"
     assert combined.break_commands == ["a", "c"] and combined.repair_commands == ["d", "b"]
+
+
+def _entry(index: int, fault: Fault | None, status: str, reason: str | None = None, **extra) -> dict:
+    entry = {"gold": "g", "index": index, "status": status, "reason": reason, **extra}
+    if fault is not None:
+        entry |= {"family": fault.family, "signature": fault.signature}
+        if status == "accepted":
+            entry["fault"] = fault_to_dict(fault)
+    return entry
+
+
+def test_feedback_steers_families_and_composes_validated_faults() -> None:
+    dep = Fault("uninstalled-python-dependency", "dependencies-runtime", "six", ("pip uninstall -y six",),
+                ("pip install six",), "imports fail", ("six",))  # fmt: skip
+    exe = Fault("interpreter-not-executable", "file-system", "/usr/bin/python3.11",
+                ("chmod 0600 /usr/bin/python3.11",), ("chmod 0755 /usr/bin/python3.11",), "no python")  # fmt: skip
+    ca = Fault(
+        "ca-bundle-removed", "network-security", "/etc/ssl/certs/ca-certificates.crt", ("rm x",), ("y",), "s"
+    )
+    tz = Fault("timezone-env", "config", "TZ", ("a",), ("b",), "s")
+    feedback = Feedback()
+    feedback.observe(_entry(0, exe, "accepted"))
+    feedback.observe(_entry(1, dep, "accepted"))
+    feedback.observe(_entry(2, ca, "rejected", "no-flip"))
+    feedback.observe(_entry(3, tz, "rejected", "error"))  # a Docker hiccup says nothing about the fault
+    assert feedback.tried("g", dep.signature) and feedback.tried("g", ca.signature)
+    assert not feedback.tried("g", tz.signature) and not feedback.tried("other-gold", dep.signature)
+    assert feedback.validated("g") == [exe, dep] and feedback.validated("other-gold") == []
+    assert feedback.counts("g", ca.family) == (0, 1) and feedback.counts("g", tz.family) == (0, 0)
+    rng = random.Random(0)
+    wins = sum(
+        feedback.sample_rate("g", dep.family, rng) > feedback.sample_rate("g", ca.family, rng)
+        for _ in range(400)
+    )
+    assert wins > 300, wins  # a family that worked here is drawn before one that flipped nothing
+    # Composites: validated parts from distinct families; the interpreter goes last (the others need it).
+    inverter = HeuristicInverter(composite_share=1.0)
+    proposal = inverter._composite("g", random.Random(1), feedback)
+    assert proposal is not None and proposal.composed
+    assert proposal.signature == f"{exe.signature}+{dep.signature}"
+    assert proposal.break_commands == ["pip uninstall -y six", "chmod 0600 /usr/bin/python3.11"]
+    assert proposal.repair_commands == ["chmod 0755 /usr/bin/python3.11", "pip install six"]
+    feedback.observe(_entry(4, None, "accepted", family=proposal.family, signature=proposal.signature))
+    assert feedback.counts("g", dep.family) == (1, 1)  # a composite is no evidence about one family
+    assert inverter._composite("g", random.Random(1), feedback) is None  # the only pair is taken
+
+
+@pytest.mark.slow
+def test_composite_of_validated_faults_needs_every_repair(tmp_path: Path) -> None:
+    ws = GoldWorkspace(load_gold("python-slugify"))
+    try:
+        rng = random.Random(0)
+        dep = BY_NAME["uninstalled-python-dependency"].fault(ws.context, "text-unidecode", rng)
+        exe = BY_NAME["interpreter-not-executable"].fault(ws.context, "/usr/bin/python3.11", rng)
+        assert dep is not None and exe is not None
+        proposal = Proposal.from_faults([dep, exe], "python-slugify", composed=True)
+        timings: dict = {}
+        task = run_attempt(ws, proposal, tmp_path, "slugify-composite", Provenance(inverter="test"),
+                           rng, timings=timings)  # fmt: skip
+        assert task.spec.signature == proposal.signature and task.spec.fault_family.count("+") == 1
+        assert task.break_lines() == list(proposal.break_commands)
+        assert len((task.path / "Dockerfile").read_text().split("RUN ")) == 2, "one RUN, one layer"
+        assert set(timings) == {"live", "build", "rerun", "repair"}
+        # Each part's repair alone leaves tests failing: the composite needs both.
+        image = build_task_image(task)
+        for part in (dep, exe):
+            report, _ = validate.tests_in_fresh_container(
+                image, task, before_tests="\n".join(part.repair_commands)
+            )
+            assert set(task.spec.fail_to_pass) - set(report.passed), part.family
+        assert validate_task(task).ok
+    finally:
+        ws.close()
+
+
+def test_schedule_gives_slow_golds_fewer_rounds(tmp_path: Path) -> None:
+    golds = [load_gold(name) for name in ("faker", "h11", "python-slugify")]
+    generator = Generator(golds, tmp_path, HeuristicInverter())
+    try:
+        strides = generator.strides()  # faker's tests take ~80 s, the others' a few seconds
+        assert strides["h11"] == strides["python-slugify"] == 1 and strides["faker"] == 6
+        pairs = [(g.name, i) for g, i in itertools.islice(generator._schedule(), 29)]
+        assert [i for g, i in pairs if g == "faker"] == [0, 6, 12]
+        assert [i for g, i in pairs if g == "h11"] == list(range(13))
+    finally:
+        generator.close()

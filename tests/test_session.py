@@ -187,7 +187,9 @@ def test_missing_workdir(container):
 def test_profile_is_read_like_the_login_shell_tests_run_in(base_image):
     c = containers.start_container(base_image)
     try:
-        containers.exec_once(c, "echo 'export CLIGYM_FROM_PROFILE=yes' > /etc/profile.d/zz-test.sh", timeout=10)
+        containers.exec_once(
+            c, "echo 'export CLIGYM_FROM_PROFILE=yes' > /etc/profile.d/zz-test.sh", timeout=10
+        )
         with ContainerSession(c) as s:
             assert s.run('echo "$CLIGYM_FROM_PROFILE"').output == "yes\n"
         assert containers.exec_once(c, 'echo "$CLIGYM_FROM_PROFILE"', timeout=10).output == "yes\n"

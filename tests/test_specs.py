@@ -9,7 +9,7 @@ import pytest
 
 from cligym_env.errors import SpecError
 from cligym_env.gold import GoldSpec, default_gold_root, list_golds, load_gold
-from cligym_env.task import dockerfile_text, list_tasks, load_task
+from cligym_env.task import Task, dockerfile_text, list_tasks, load_task
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLD_DIRS = sorted(p for p in (ROOT / "tasks" / "gold").iterdir() if (p / "gold.yaml").is_file())
@@ -108,12 +108,21 @@ def test_malformed_task_names_field(tmp_path: Path) -> None:
     assert list_tasks(tmp_path / "nowhere") == []
 
 
-def test_dockerfile_text_prefixes_run() -> None:
-    text = dockerfile_text(["rm -f /usr/bin/less", "ENV X=1"], comment="why")
+def test_dockerfile_text_groups_commands_into_run(tmp_path: Path) -> None:
+    commands = ["rm -f /usr/bin/less", "chmod 0600 /usr/bin/perl", "ENV X=1", "echo 'a && b' > /tmp/x"]
+    text = dockerfile_text(commands, comment="why")
     assert text.splitlines() == [
         "# why",
         "ARG CLIGYM_GOLD_IMAGE",
         "FROM ${CLIGYM_GOLD_IMAGE}",
-        "RUN rm -f /usr/bin/less",
+        "RUN rm -f /usr/bin/less \\",
+        " && chmod 0600 /usr/bin/perl",
         "ENV X=1",
+        "RUN echo 'a && b' > /tmp/x",
     ]
+    # break_lines reads the commands back, from this layout and from one RUN per command.
+    task = Task(tmp_path, None)  # only the Dockerfile is read
+    (tmp_path / "Dockerfile").write_text(text)
+    assert task.break_lines() == commands
+    (tmp_path / "Dockerfile").write_text("FROM x\nRUN rm -f /usr/bin/less\nRUN chmod 0600 /usr/bin/perl\n")
+    assert task.break_lines() == commands[:2]

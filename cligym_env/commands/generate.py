@@ -38,6 +38,13 @@ def generate(
             "--family", help="Heuristic inverter: only these fault families (repeat); default: all."
         ),
     ] = None,
+    composites: Annotated[
+        float,
+        typer.Option(
+            help="Heuristic inverter: share of proposals that combine 2-3 faults already validated alone on "
+            "the gold (once it has two families of them)."
+        ),
+    ] = 0.4,
     statements: Annotated[
         str,
         typer.Option(
@@ -68,7 +75,10 @@ def generate(
         unknown = sorted(set(family or []) - set(BY_NAME))
         if unknown:
             raise CligymError(f"unknown fault families {unknown}; known: {', '.join(sorted(BY_NAME))}")
-        inv = HeuristicInverter(tuple(BY_NAME[f] for f in family) if family else tuple(BY_NAME.values()))
+        if not 0.0 <= composites <= 1.0:
+            raise CligymError(f"--composites must be between 0 and 1, not {composites}")
+        chosen = tuple(BY_NAME[f] for f in family) if family else tuple(BY_NAME.values())
+        inv = HeuristicInverter(chosen, composite_share=composites)
     elif inverter == "llm":
         from cligym_env.inversion.llm_inverter import LLMInverter
 

@@ -77,6 +77,7 @@ def stats(
 def calibrate(
     tasks: TasksArg,
     force: Annotated[bool, typer.Option(help="Recalibrate tasks that already have a difficulty.")] = False,
+    workers: Annotated[int, typer.Option(help="Episodes played at once.")] = 1,
     as_json: JsonOpt = False,
 ) -> None:
     """Set each task's difficulty from one episode of the heuristic repair agent (easy / medium / hard)."""
@@ -89,7 +90,7 @@ def calibrate(
             f"{result['task']}: {result['difficulty']} (resolved={result['resolved']}, {result['n_steps']} steps)",
         )
 
-    emit(calibrate_tasks(_load(tasks), force=force, on_result=show), as_json)
+    emit(calibrate_tasks(_load(tasks), force=force, workers=workers, on_result=show), as_json)
 
 
 def register(app: typer.Typer) -> None:

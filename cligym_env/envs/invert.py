@@ -11,6 +11,7 @@ from cligym_env.envs.text import text_space, to_observation
 from cligym_env.gold import Gold, load_gold
 from cligym_env.gold_image import build_gold, verify_gold
 from cligym_env.runtime.session import ContainerSession
+from cligym_env.runtime.sourcetree import SourceGuard
 from cligym_env.testing import Outcome, run_tests
 
 TEST, SUBMIT = "test", "submit"
@@ -35,7 +36,7 @@ class InvertEnv(gym.Env[str, str]):
 
     ## Rewards
     0.0 except on `submit` (or when `max_steps` is reached): the fraction of target tests that now fail, in
-    [0, 1]; -1.0 if any file under the project's source tree changed (checked with `docker diff`).
+    [0, 1]; -1.0 if any file under the project's source tree changed (checked with `SourceGuard`; changes the tests make are not counted).
     `test` costs nothing but time; its results are in `info` too.
 
     ## Starting State
@@ -104,6 +105,7 @@ class InvertEnv(gym.Env[str, str]):
             default_timeout=self.command_timeout,
         )  # fmt: skip
         self._steps, self._done, self._lines = 0, False, []
+        self._guard, self._touched = SourceGuard(self._session.container, spec.workdir), set()
         brief = (
             f"Healthy environment: {spec.name} {spec.version} in {spec.workdir} ({spec.description}).\n"
             f"Its tests (`{spec.test_command}`) pass. Break the environment, not the project's files, so that the "
@@ -143,11 +145,11 @@ class InvertEnv(gym.Env[str, str]):
         """Run the tests in the episode's container; count flipped targets; check the source is untouched."""
         assert self._session is not None
         spec = self.gold.spec
-        prefix = spec.workdir.rstrip("/") + "/"
-        touched = [c["Path"] for c in self._session.container.diff() or []
-                   if (c["Path"] + "/").startswith(prefix) and "__pycache__" not in c["Path"]]  # fmt: skip
+        self._touched.update(self._guard.changes())
+        touched = sorted(self._touched)
         report = run_tests(self._session.container, spec.test_command, results_path=spec.results.path,
                            results_format=spec.results.format, workdir=spec.workdir, timeout=spec.test_timeout)  # fmt: skip
+        self._guard.snapshot()  # what the tests wrote is theirs, not the agent's
         flipped = [t for t in self.targets if report.status_of(t) is not Outcome.PASSED]
         score = -1.0 if touched else len(flipped) / max(len(self.targets), 1)
         text = (f"{len(flipped)} of {len(self.targets)} target tests fail now."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import gymnasium as gym
 
@@ -45,15 +46,21 @@ def calibrate_task(task: Task, *, episode_timeout: float = 900.0, write: bool = 
 
 
 def calibrate_tasks(
-    tasks: list[Task], *, force: bool = False, on_result: Callable[[dict], None] | None = None
+    tasks: list[Task],
+    *,
+    force: bool = False,
+    workers: int = 1,
+    on_result: Callable[[dict], None] | None = None,
 ) -> list[dict]:
-    """Calibrate every task that has no difficulty yet (all of them with `force`)."""
+    """Calibrate every task that has no difficulty yet (all of them with `force`), `workers` at a time.
+
+    Each result is written to its task.yaml as soon as it is known, so an interrupted run keeps what it did.
+    """
+    todo = [t for t in tasks if force or not t.spec.difficulty]
     results = []
-    for task in tasks:
-        if task.spec.difficulty and not force:
-            continue
-        result = calibrate_task(task)
-        results.append(result)
-        if on_result:
-            on_result(result)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for result in pool.map(calibrate_task, todo):
+            results.append(result)
+            if on_result:
+                on_result(result)
     return results

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from cligym_env.errors import CligymError
 from cligym_env.gold import Gold
+from cligym_env.inversion.feedback import Feedback, fault_to_dict
 from cligym_env.inversion.pipeline import GoldWorkspace, Rejection, run_attempt
 from cligym_env.inversion.statement import write_statement
 from cligym_env.runtime.containers import PROCESS_ID, PROCESS_LABEL, gc
@@ -32,6 +33,8 @@ from cligym_env.task import Provenance, list_tasks
 
 JOURNAL = Path(".generate") / "journal.jsonl"
 MAX_BARREN_ATTEMPTS = 300
+MAX_STRIDE = 6
+"""A gold whose tests take k times the median gold's gets an attempt every min(k/2, MAX_STRIDE) rounds."""
 
 
 @dataclass
@@ -97,6 +100,7 @@ class Generator:
         self.titles: list[str] = []
         self.unhealthy: dict[str, str] = {}
         self.total_accepted = 0
+        self.feedback = Feedback()
         self._local = threading.local()
         self._workspaces: list[GoldWorkspace] = []
         self._load()
@@ -131,6 +135,7 @@ class Generator:
                     continue  # a line cut by a kill: that attempt is simply redone
                 self.done.add((entry["gold"], entry["index"]))
                 self.total_accepted += entry["status"] == "accepted"
+                self.feedback.observe(entry)
 
     def _record(self, entry: dict) -> None:
         with self.lock:
@@ -140,6 +145,7 @@ class Generator:
                 handle.flush()
                 os.fsync(handle.fileno())
             self.done.add((entry["gold"], entry["index"]))
+        self.feedback.observe(entry)
 
     def _workspace(self, gold: Gold) -> GoldWorkspace:
         if gold.name in self.unhealthy:
@@ -183,7 +189,7 @@ class Generator:
         reserved = None
         try:
             ws = self._workspace(gold)
-            proposal = self.inverter.propose(ws, rng, self.titles[-50:])
+            proposal = self.inverter.propose(ws, rng, self.titles[-50:], self.feedback)
             if proposal is None:
                 raise Rejection("no-proposal", "the inverter found nothing to break")
             entry.update(family=proposal.family, signature=proposal.signature)
@@ -213,6 +219,8 @@ class Generator:
                 signature=task.spec.signature,
                 fail_to_pass=len(task.spec.fail_to_pass),
             )
+            if len(proposal.faults) == 1 and task.spec.signature == proposal.faults[0].signature:
+                entry["fault"] = fault_to_dict(proposal.faults[0])  # a part for later composites
             with self.lock:
                 self.titles.append(task.spec.title)
         except Rejection as exc:
@@ -281,13 +289,33 @@ class Generator:
         return summary
 
     def _schedule(self):
-        """(gold, index) pairs round-robin over the healthy golds, skipping those in the journal."""
+        """(gold, index) pairs round-robin over the healthy golds, skipping those in the journal; golds with slow
+        tests take part every `stride` rounds only, so time goes where tasks come fastest."""
+        strides = self.strides()
         index = 0
         while len(self.unhealthy) < len(self.golds):
             for gold in self.golds:
-                if (gold.name, index) not in self.done and gold.name not in self.unhealthy:
-                    yield gold, index
+                if (
+                    index % strides[gold.name]
+                    or (gold.name, index) in self.done
+                    or gold.name in self.unhealthy
+                ):
+                    continue
+                yield gold, index
             index += 1
+
+    def strides(self) -> dict[str, int]:
+        """Every how many rounds each gold takes part (1 for golds without a verified test time)."""
+        seconds = {}
+        for gold in self.golds:
+            record = gold.record()
+            seconds[gold.name] = record.test_seconds if record else None
+        known = sorted(s for s in seconds.values() if s)
+        median = known[len(known) // 2] if known else None
+        return {
+            name: 1 if not s or not median else max(1, min(MAX_STRIDE, int(s / (2 * median) + 0.5)))
+            for name, s in seconds.items()
+        }
 
     def close(self) -> None:
         """Remove the workspaces' containers and release the output folder."""

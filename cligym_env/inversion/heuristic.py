@@ -1,14 +1,28 @@
-"""The heuristic inverter: compose 1-3 faults drawn from the families, reproducibly from a seed."""
+"""The heuristic inverter: faults drawn from the families, steered by execution feedback, reproducible from a seed.
+
+A proposal is either one fault, from a family drawn by Thompson sampling over what earlier attempts on this
+gold accepted (see `feedback.py`), or a composite of 2-3 faults that each already became a task on this gold
+on their own, from distinct families: every part breaks tests by itself, so the repair needs all of them.
+Random multi-fault proposals were tried first and almost never survived (one part masks the others, or a part
+breaks nothing and is dropped as a decoy), which is why composites are built from validated parts.
+"""
 
 from __future__ import annotations
 
 import random
 
 from cligym_env.inversion.families import ALL_FAMILIES, FaultFamily
+from cligym_env.inversion.families.base import Fault
+from cligym_env.inversion.feedback import Feedback
 from cligym_env.inversion.pipeline import GoldWorkspace, Proposal
 
-# How many faults a task combines: mostly one, sometimes two or three (harder, multi-step repairs).
-FAULT_COUNT_WEIGHTS = {1: 0.65, 2: 0.27, 3: 0.08}
+COMPOSITE_SHARE = 0.4
+"""Share of proposals that are composites, on a gold with validated faults from two families or more."""
+COMPOSITE_SIZES = {2: 0.75, 3: 0.25}
+TARGETS_PER_FAMILY = 3
+"""Targets tried per family before the next family (a family may be unable to break a target here)."""
+# Faults that take the interpreter away go last in a composite: the other parts' break commands may need it.
+LAST = ("interpreter-not-executable", "broken-interpreter-symlink")
 
 
 class HeuristicInverter:
@@ -17,8 +31,11 @@ class HeuristicInverter:
     name = "heuristic"
     model = None
 
-    def __init__(self, families: tuple[FaultFamily, ...] = ALL_FAMILIES):
+    def __init__(
+        self, families: tuple[FaultFamily, ...] = ALL_FAMILIES, composite_share: float = COMPOSITE_SHARE
+    ):
         self.families = families
+        self.composite_share = composite_share
         self._targets: dict[tuple[str, str], list[str]] = {}
 
     def _family_targets(self, ws: GoldWorkspace, family: FaultFamily) -> list[str]:
@@ -29,21 +46,46 @@ class HeuristicInverter:
         return self._targets[key]
 
     def propose(
-        self, ws: GoldWorkspace, rng: random.Random, made_titles: list[str] | None = None
+        self,
+        ws: GoldWorkspace,
+        rng: random.Random,
+        made_titles: list[str] | None = None,
+        feedback: Feedback | None = None,
     ) -> Proposal | None:
-        """A proposal with 1-3 faults from distinct families, or None if this gold offers nothing."""
+        """A proposal not tried on this gold before, or None if this gold has nothing new to offer."""
+        feedback = feedback or Feedback()
+        if rng.random() < self.composite_share:
+            proposal = self._composite(ws.gold.name, rng, feedback)
+            if proposal is not None:
+                return proposal
+        return self._single(ws, rng, feedback)
+
+    def _single(self, ws: GoldWorkspace, rng: random.Random, feedback: Feedback) -> Proposal | None:
+        gold = ws.gold.name
         usable = [f for f in self.families if self._family_targets(ws, f)]
-        if not usable:
+        draws = {f.name: feedback.sample_rate(gold, f.name, rng) for f in usable}
+        for family in sorted(usable, key=lambda f: draws[f.name], reverse=True):
+            fresh = [
+                t for t in self._family_targets(ws, family) if not feedback.tried(gold, f"{family.name}:{t}")
+            ]
+            for target in rng.sample(fresh, k=min(TARGETS_PER_FAMILY, len(fresh))):
+                fault = family.fault(ws.context, target, rng)
+                if fault is not None and not feedback.tried(gold, fault.signature):
+                    return Proposal.from_faults([fault], gold)
+        return None
+
+    def _composite(self, gold: str, rng: random.Random, feedback: Feedback) -> Proposal | None:
+        by_family: dict[str, list[Fault]] = {}
+        for fault in feedback.validated(gold):
+            if fault.family in {f.name for f in self.families}:
+                by_family.setdefault(fault.family, []).append(fault)
+        if len(by_family) < 2:
             return None
-        count = rng.choices(list(FAULT_COUNT_WEIGHTS), weights=list(FAULT_COUNT_WEIGHTS.values()))[0]
-        faults = []
-        for family in rng.sample(usable, k=len(usable)):  # in random order, until `count` faults are made
-            targets = self._family_targets(ws, family)
-            for _ in range(3):  # a target a family cannot break here (e.g. no package owns it): try another
-                fault = family.fault(ws.context, rng.choice(targets), rng)
-                if fault is not None:
-                    faults.append(fault)
-                    break
-            if len(faults) == count:
-                break
-        return Proposal.from_faults(faults, ws.gold.name) if faults else None
+        for _ in range(10):
+            size = rng.choices(list(COMPOSITE_SIZES), weights=list(COMPOSITE_SIZES.values()))[0]
+            families = rng.sample(sorted(by_family), k=min(size, len(by_family)))
+            parts = sorted((rng.choice(by_family[f]) for f in families), key=lambda f: f.family in LAST)
+            proposal = Proposal.from_faults(parts, gold, composed=True)
+            if not feedback.tried(gold, proposal.signature):
+                return proposal
+        return None

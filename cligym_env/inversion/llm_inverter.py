@@ -78,9 +78,11 @@ class LLMInverter:
         return "\n".join(lines)
 
     def propose(
-        self, ws: GoldWorkspace, rng: random.Random, made_titles: list[str] | None = None
+        self, ws: GoldWorkspace, rng: random.Random, made_titles: list[str] | None = None, feedback=None
     ) -> Proposal:
-        """Run the agent loop; raises Rejection for a model that fails, rambles or never finishes."""
+        """Run the agent loop; raises Rejection for a model that fails, rambles or never finishes.
+
+        `feedback` (what earlier attempts did) is not used: the model sees the titles of tasks already made."""
         messages = [
             {"role": "system", "content": SYSTEM_PROMPT},
             {"role": "user", "content": self.first_message(ws, rng, made_titles or [])},

@@ -22,6 +22,7 @@ from cligym_env.inversion.probe import Probe, probe_gold
 from cligym_env.inversion.statement import leaks, write_statement
 from cligym_env.inversion.validate import build_broken_image, run_task_tests, tests_in_fresh_container
 from cligym_env.runtime.containers import docker_client, exec_once, remove_container, start_container
+from cligym_env.runtime.sourcetree import SourceGuard
 from cligym_env.task import Provenance, Task, TaskSpec, Timeouts, dockerfile_text, write_task
 from cligym_env.testing import Outcome, TestReport
 
@@ -41,9 +42,11 @@ class Proposal:
     title: str = ""
     signature: str = ""
     leak_terms: tuple[str, ...] = ()
+    composed: bool = False
+    """Made of faults that each became a task on this gold alone: all are kept, none is a decoy."""
 
     @classmethod
-    def from_faults(cls, faults: list[Fault], gold: str) -> Proposal:
+    def from_faults(cls, faults: list[Fault], gold: str, composed: bool = False) -> Proposal:
         """Combine faults: break in order, repair in reverse order."""
         families = sorted({f.family for f in faults})
         return cls(
@@ -55,6 +58,7 @@ class Proposal:
             title=f"{gold}: " + "; ".join(f"{f.family} ({f.target.rsplit('/', 1)[-1]})" for f in faults),
             signature="+".join(sorted(f.signature for f in faults)),
             leak_terms=tuple(t for f in faults for t in f.leak_terms),
+            composed=composed and len(faults) > 1,
         )
 
     def solution_script(self) -> str:
@@ -102,15 +106,6 @@ class GoldWorkspace:
             self._query = None
 
 
-def _source_changes(container, workdir: str) -> set[str]:
-    """Paths under the project's source tree that differ from the image (`docker diff`)."""
-    prefix = workdir.rstrip("/") + "/"
-    changes = container.diff() or []
-    return {
-        c["Path"] for c in changes if (c["Path"] + "/").startswith(prefix) and "__pycache__" not in c["Path"]
-    }
-
-
 def _flipped(report: TestReport, healthy: list[str]) -> list[str]:
     return sorted(t for t in healthy if report.status_of(t) is not Outcome.PASSED)
 
@@ -125,7 +120,9 @@ def run_attempt(ws: GoldWorkspace, proposal: Proposal, dest_root, task_id: str, 
 
     A proposal of several faults keeps only those that make more tests fail than the faults before them (a
     fault nobody can observe is a decoy, not a task); `claim(signature) -> bool` then re-checks the smaller
-    proposal for duplicates. `timings` receives seconds per stage.
+    proposal for duplicates. A composed proposal (parts validated alone) is broken and tested in one go: each
+    part fails tests by itself, so each is needed even where another part masks it. `timings` receives
+    seconds per stage.
     """
     gold, spec = ws.gold, ws.gold.spec
     healthy = ws.record.passing
@@ -135,14 +132,16 @@ def run_attempt(ws: GoldWorkspace, proposal: Proposal, dest_root, task_id: str, 
     # 1. Live: break a running gold container, check the project source is untouched, run the tests.
     container = start_container(ws.image, network=spec.network, workdir=spec.workdir)
     try:
-        steps = [(f, list(f.break_commands)) for f in proposal.faults] or [(None, proposal.break_commands)]
-        kept, fail_to_pass, before = [], [], set()
+        steps = [(f, list(f.break_commands)) for f in proposal.faults]
+        if proposal.composed or not steps:
+            steps = [(None, proposal.break_commands)]
+        kept, fail_to_pass = [], []
+        guard = SourceGuard(container, spec.workdir)
         for fault, commands in steps:
             result = exec_once(container, _shell_join(commands), timeout=BREAK_TIMEOUT, workdir="/")
             if result.exit_code != 0:
                 raise Rejection("break-failed", f"exit {result.exit_code}: {result.output[-300:].strip()}")
-            # What the tests wrote (caches, databases) is theirs; what a break command wrote is a rejection.
-            touched = sorted(_source_changes(container, spec.workdir) - before)
+            touched = guard.changes()
             if touched:
                 raise Rejection("touched-source", ", ".join(touched[:5]))
             live = run_task_tests(probe_task, container)
@@ -150,14 +149,14 @@ def run_attempt(ws: GoldWorkspace, proposal: Proposal, dest_root, task_id: str, 
             if len(flipped) > len(fail_to_pass):
                 kept.append(fault)
                 fail_to_pass = flipped
-            if len(steps) > 1:
-                before = _source_changes(container, spec.workdir)
+            if len(steps) > 1:  # what the tests wrote (caches, databases) is theirs
+                guard.snapshot()
     finally:
         remove_container(container)
     timings["live"] = elapsed(clock)
     if not fail_to_pass:
         raise Rejection("no-flip", live.summary())
-    if proposal.faults and len(kept) < len(proposal.faults):
+    if proposal.faults and not proposal.composed and len(kept) < len(proposal.faults):
         proposal = Proposal.from_faults(kept, gold.name)
         if claim is not None and not claim(proposal.signature):
             raise Rejection("duplicate", f"{proposal.signature} (after dropping faults that changed nothing)")

@@ -12,7 +12,7 @@ from pathlib import Path
 from cligym_env.gold import load_gold
 from cligym_env.gold_image import build_gold
 from cligym_env.runtime.containers import docker_client, exec_once, remove_container, start_container
-from cligym_env.runtime.images import IMAGE_LABEL, build_image, content_hash, image_exists
+from cligym_env.runtime.images import build_image, content_hash, image_exists
 from cligym_env.task import Task
 from cligym_env.testing import Outcome, TestReport, run_tests
 
@@ -33,13 +33,8 @@ def build_broken_image(
             shutil.copytree(files, context / "files")
         image = f"{repo}:{content_hash([context], gold_id)}"
         if not image_exists(image):
-            build_image(
-                context,
-                image,
-                buildargs={"CLIGYM_GOLD_IMAGE": gold_image},
-                labels={IMAGE_LABEL: "task", "cligym.gold": gold_name},
-                what="broken image",
-            )
+            # No labels: each LABEL is one more layer commit, and the repo name says what the image is.
+            build_image(context, image, buildargs={"CLIGYM_GOLD_IMAGE": gold_image}, what="broken image")
     return image
 
 

@@ -11,9 +11,9 @@ import docker.errors
 from cligym_env.errors import BuildError, ImageNotFoundError
 from cligym_env.runtime.containers import docker_client
 
-IMAGE_LABEL = (
-    "cligym.image"  # every image we build carries {IMAGE_LABEL: <kind>} so `cligym gc --images` finds it
-)
+# Base, layer and gold images carry {IMAGE_LABEL: <kind>}; task images do not (a label is one more layer
+# commit per build) and are known by their repository, `cligym/task-<id>`.
+IMAGE_LABEL = "cligym.image"
 
 
 def content_hash(paths: Iterable[Path], *extra: str, length: int = 12) -> str:
