@@ -25,7 +25,7 @@ from cligym_env.inversion.families.base import Fault, FaultFamily
 from cligym_env.inversion.feedback import Feedback, fault_to_dict
 from cligym_env.inversion.generate import Budget, Generator
 from cligym_env.inversion.heuristic import HeuristicInverter
-from cligym_env.inversion.pipeline import GoldWorkspace, Proposal, Rejection, run_attempt
+from cligym_env.inversion.pipeline import GoldWorkspace, Proposal, Rejection, outcome_key, run_attempt
 from cligym_env.inversion.statement import leaks
 from cligym_env.inversion.validate import build_task_image, validate_task
 from cligym_env.runtime.containers import PROCESS_LABEL, gc
@@ -289,6 +289,16 @@ def test_composite_of_validated_faults_needs_every_repair(tmp_path: Path) -> Non
             )
             assert set(task.spec.fail_to_pass) - set(report.passed), part.family
         assert validate_task(task).ok
+        # The same outcome again (same families, same failing tests) is a near-duplicate, refused before a build.
+        claimed = {outcome_key(task.spec.fault_family, task.spec.fail_to_pass)}
+
+        def claim(key: str) -> bool:
+            return key not in claimed and not claimed.add(key)
+
+        with pytest.raises(Rejection) as info:
+            run_attempt(ws, proposal, tmp_path, "slugify-composite-again", Provenance(inverter="test"), rng,
+                        claim=claim, timings=(again := {}))  # fmt: skip
+        assert info.value.reason == "near-duplicate" and "build" not in again
     finally:
         ws.close()
 

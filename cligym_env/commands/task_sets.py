@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import shlex
 import sys
 from pathlib import Path
@@ -73,11 +74,46 @@ def stats(
     emit(data, as_json, text)
 
 
+@tasks_app.command("dedup")
+def dedup(
+    tasks: TasksArg,
+    remove: Annotated[
+        bool,
+        typer.Option("--remove", help="Delete all but the first task of each group (else only list them)."),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Near-duplicates: tasks on one gold with the same fault family and the same FAIL_TO_PASS tests.
+
+    `cligym generate` rejects these as it goes; this finds them in task sets made before, or merged from several
+    runs. The first of each group is kept: hand-written tasks first, then the oldest.
+    """
+    import shutil
+
+    from cligym_env.inversion.stats import near_duplicate_groups
+
+    groups = near_duplicate_groups(_load(tasks))
+    out = [{"keep": g[0].id, "drop": [t.id for t in g[1:]]} for g in groups]
+    for group in groups:
+        say(f"{group[0].id}: near-duplicates {', '.join(t.id for t in group[1:])}")
+        if remove:
+            for task in group[1:]:
+                shutil.rmtree(task.path)
+    dropped = sum(len(g) - 1 for g in groups)
+    emit(out, as_json, f"{len(groups)} groups, {dropped} near-duplicates" + (" removed" if remove else ""))
+
+
 @tasks_app.command("calibrate")
 def calibrate(
     tasks: TasksArg,
     force: Annotated[bool, typer.Option(help="Recalibrate tasks that already have a difficulty.")] = False,
     workers: Annotated[int, typer.Option(help="Episodes played at once.")] = 1,
+    shuffle: Annotated[
+        int | None,
+        typer.Option(
+            help="Calibrate in a random order from this seed (an interrupted run leaves a fair sample)."
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Set each task's difficulty from one episode of the heuristic repair agent (easy / medium / hard)."""
@@ -90,7 +126,10 @@ def calibrate(
             f"{result['task']}: {result['difficulty']} (resolved={result['resolved']}, {result['n_steps']} steps)",
         )
 
-    emit(calibrate_tasks(_load(tasks), force=force, workers=workers, on_result=show), as_json)
+    chosen = _load(tasks)
+    if shuffle is not None:
+        random.Random(shuffle).shuffle(chosen)
+    emit(calibrate_tasks(chosen, force=force, workers=workers, on_result=show), as_json)
 
 
 def register(app: typer.Typer) -> None:

@@ -4,7 +4,8 @@
 a resumed run knows what the killed one learned. The heuristic inverter uses it three ways:
 
 - a fault that was already tried on a gold (accepted, or rejected for a reason that would repeat: it flipped
-  nothing, touched the source, did not break or repair) is not proposed again;
+  nothing, touched the source, did not break or repair, or only repeated an existing task's failing tests)
+  is not proposed again;
 - families are drawn by Thompson sampling over their acceptance on this gold, with the family's acceptance
   on all golds as the prior, so families that never flip anything here fade out and productive ones are
   used more, while every family keeps a chance;
@@ -24,7 +25,7 @@ from cligym_env.inversion.families.base import Fault
 # Rejections that say something about the fault itself (they would happen again); the others (a Docker error,
 # a duplicate, a statement that leaked) say nothing about whether the fault works.
 DETERMINISTIC_REJECTIONS = frozenset(
-    {"no-flip", "touched-source", "break-failed", "repair-failed", "build-failed", "flaky"}
+    {"no-flip", "touched-source", "break-failed", "repair-failed", "build-failed", "flaky", "near-duplicate"}
 )
 PRIOR_STRENGTH = 2.0
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from cligym_env.errors import CligymError
 from cligym_env.gold import Gold
 from cligym_env.inversion.feedback import Feedback, fault_to_dict
-from cligym_env.inversion.pipeline import GoldWorkspace, Rejection, run_attempt
+from cligym_env.inversion.pipeline import GoldWorkspace, Rejection, outcome_key, run_attempt
 from cligym_env.inversion.statement import write_statement
 from cligym_env.runtime.containers import PROCESS_ID, PROCESS_LABEL, gc
 from cligym_env.task import Provenance, list_tasks
@@ -124,9 +124,12 @@ class Generator:
         for partial in self.out.glob(".*.partial"):  # a kill during a task write leaves only this behind
             shutil.rmtree(partial, ignore_errors=True)
         for task in list_tasks(self.out):
-            if task.spec.signature:
-                self.signatures.add(f"{task.spec.gold}|{task.spec.signature}")
-            self.titles.append(task.spec.title)
+            spec = task.spec
+            if spec.signature:
+                self.signatures.add(f"{spec.gold}|{spec.signature}")
+            self.signatures.add(f"{spec.gold}|{outcome_key(spec.fault_family, spec.fail_to_pass)}")
+            self.titles.append(spec.title)
+            self.total_accepted += 1
         if self.journal_path.exists():
             for line in self.journal_path.read_text().splitlines():
                 try:
@@ -134,7 +137,6 @@ class Generator:
                 except json.JSONDecodeError:
                     continue  # a line cut by a kill: that attempt is simply redone
                 self.done.add((entry["gold"], entry["index"]))
-                self.total_accepted += entry["status"] == "accepted"
                 self.feedback.observe(entry)
 
     def _record(self, entry: dict) -> None:
@@ -166,19 +168,25 @@ class Generator:
                 self._workspaces.append(cache[gold.name])
         return cache[gold.name]
 
-    def _claimer(self, gold: str) -> Callable[[str], bool]:
-        """`claim(signature)` for one gold: reserve the fault for an attempt; False if a task or another attempt
-        on the same gold has it (the same fault on another gold is a different task)."""
+    def _claimer(self, gold: str, reserved: list[str]) -> Callable[[str], bool]:
+        """`claim(key)` for one gold: reserve a fault signature or an outcome key for an attempt (appended to
+        `reserved`); False if a task or another attempt on the same gold has it (the same fault on another gold
+        is a different task)."""
 
-        def claim(signature: str) -> bool:
-            key = f"{gold}|{signature}"
+        def claim(key: str) -> bool:
+            key = f"{gold}|{key}"
             with self.lock:
                 if key in self.signatures:
                     return False
                 self.signatures.add(key)
+                reserved.append(key)
                 return True
 
         return claim
+
+    def _release(self, keys: list[str]) -> None:
+        with self.lock:
+            self.signatures.difference_update(keys)
 
     def attempt(self, gold: Gold, index: int) -> dict:
         """Run attempt `index` on `gold`; returns its journal entry (already written)."""
@@ -186,17 +194,16 @@ class Generator:
         seed = attempt_seed(self.seed, gold.name, index)
         rng = random.Random(seed)
         entry = {"gold": gold.name, "index": index, "seed": seed, "inverter": self.inverter.name}
-        reserved = None
+        reserved: list[str] = []
         try:
             ws = self._workspace(gold)
             proposal = self.inverter.propose(ws, rng, self.titles[-50:], self.feedback)
             if proposal is None:
                 raise Rejection("no-proposal", "the inverter found nothing to break")
             entry.update(family=proposal.family, signature=proposal.signature)
-            claim = self._claimer(gold.name)
+            claim = self._claimer(gold.name, reserved)
             if not claim(proposal.signature):
                 raise Rejection("duplicate", proposal.signature)
-            reserved = f"{gold.name}|{proposal.signature}"
             task_id = f"{gold.name}-{hashlib.sha256(proposal.signature.encode()).hexdigest()[:10]}"
             provenance = Provenance(inverter=self.inverter.name, model=self.inverter.model, seed=seed)
             timings: dict = {}
@@ -225,14 +232,12 @@ class Generator:
                 self.titles.append(task.spec.title)
         except Rejection as exc:
             entry.update(status="rejected", reason=exc.reason, detail=exc.detail[:500])
-            if reserved and exc.reason != "duplicate":
-                with self.lock:
-                    self.signatures.discard(reserved)
+            # A (near-)duplicate's claims stay: its fault is known to lead where an existing task is.
+            if exc.reason not in ("duplicate", "near-duplicate"):
+                self._release(reserved)
         except Exception as exc:  # one bad attempt must not end a long run; its reason is logged
             entry.update(status="rejected", reason="error", detail=f"{type(exc).__name__}: {exc}"[:500])
-            if reserved:
-                with self.lock:
-                    self.signatures.discard(reserved)
+            self._release(reserved)
         entry.update(
             seconds=round(time.monotonic() - started, 2),
             at=datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -1,7 +1,8 @@
 """The heuristic inverter: faults drawn from the families, steered by execution feedback, reproducible from a seed.
 
 A proposal is either one fault, from a family drawn by Thompson sampling over what earlier attempts on this
-gold accepted (see `feedback.py`), or a composite of 2-3 faults that each already became a task on this gold
+gold accepted (see `feedback.py`; each draw is divided by 1 + the tasks the family already made on the gold, so
+a family that always works does not crowd out the others), or a composite of 2-3 faults that each already became a task on this gold
 on their own, from distinct families: every part breaks tests by itself, so the repair needs all of them.
 Random multi-fault proposals were tried first and almost never survived (one part masks the others, or a part
 breaks nothing and is dropped as a decoy), which is why composites are built from validated parts.
@@ -63,7 +64,11 @@ class HeuristicInverter:
     def _single(self, ws: GoldWorkspace, rng: random.Random, feedback: Feedback) -> Proposal | None:
         gold = ws.gold.name
         usable = [f for f in self.families if self._family_targets(ws, f)]
-        draws = {f.name: feedback.sample_rate(gold, f.name, rng) for f in usable}
+        # Thompson draw, divided by 1 + the tasks the family already made here: diversity over the easiest win.
+        draws = {
+            f.name: feedback.sample_rate(gold, f.name, rng) / (1 + feedback.counts(gold, f.name)[0])
+            for f in usable
+        }
         for family in sorted(usable, key=lambda f: draws[f.name], reverse=True):
             fresh = [
                 t for t in self._family_targets(ws, family) if not feedback.tried(gold, f"{family.name}:{t}")

@@ -8,6 +8,7 @@ in a fresh container. Every way out is either a written task or a `Rejection` wi
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import random
 import time
 from dataclasses import dataclass, field
@@ -119,8 +120,8 @@ def run_attempt(ws: GoldWorkspace, proposal: Proposal, dest_root, task_id: str, 
     """Validate `proposal` on the gold and write the task; raises Rejection with the reason otherwise.
 
     A proposal of several faults keeps only those that make more tests fail than the faults before them (a
-    fault nobody can observe is a decoy, not a task); `claim(signature) -> bool` then re-checks the smaller
-    proposal for duplicates. A composed proposal (parts validated alone) is broken and tested in one go: each
+    fault nobody can observe is a decoy, not a task); `claim(key) -> bool` then re-checks the smaller
+    proposal's signature for duplicates, and reserves the candidate's `outcome_key` (near-duplicates). A composed proposal (parts validated alone) is broken and tested in one go: each
     part fails tests by itself, so each is needed even where another part masks it. `timings` receives
     seconds per stage.
     """
@@ -160,7 +161,14 @@ def run_attempt(ws: GoldWorkspace, proposal: Proposal, dest_root, task_id: str, 
         proposal = Proposal.from_faults(kept, gold.name)
         if claim is not None and not claim(proposal.signature):
             raise Rejection("duplicate", f"{proposal.signature} (after dropping faults that changed nothing)")
-        return run_attempt(ws, proposal, dest_root, task_id, provenance, rng, None, timings, writer)
+        return run_attempt(ws, proposal, dest_root, task_id, provenance, rng, claim, timings, writer)
+    # A near-duplicate (same family, same failing tests as a task made already, e.g. /tmp turned into a file
+    # rather than a dangling link) is dropped before the expensive part.
+    if claim is not None and not claim(outcome_key(proposal.family, fail_to_pass)):
+        raise Rejection(
+            "near-duplicate",
+            f"{proposal.family}: the same {len(fail_to_pass)} failing tests as an earlier task",
+        )
     # 2. Built: the Dockerfile gives the same failures in a fresh container (not flaky, not order-dependent).
     clock = time.monotonic()
     dockerfile = dockerfile_text(proposal.break_commands, comment=proposal.title)
@@ -199,7 +207,9 @@ def run_attempt(ws: GoldWorkspace, proposal: Proposal, dest_root, task_id: str, 
             len(healthy),
             rng,
         )
-        leaked = leaks(instruction + "\n" + hint, proposal.leak_terms)
+        # The statement may quote the test command the user runs (`cargo test`): its words give nothing away.
+        terms = tuple(t for t in proposal.leak_terms if t.lower() not in spec.test_command.lower())
+        leaked = leaks(instruction + "\n" + hint, terms)
         if leaked:
             raise Rejection("statement-leak", ", ".join(leaked))
     except Rejection:
@@ -231,6 +241,12 @@ def _spec(ws: GoldWorkspace, proposal: Proposal, task_id: str, f2p: list[str], p
         timeouts=Timeouts(tests=float(spec.test_timeout)),
         provenance=provenance.model_copy(update={"gold_image": ws.image}),
     )
+
+
+def outcome_key(family: str, fail_to_pass: list[str]) -> str:
+    """Near-duplicate key, per gold: the fault family (or families) and exactly which tests it makes fail."""
+    digest = hashlib.sha256("\n".join(sorted(fail_to_pass)).encode()).hexdigest()[:16]
+    return f"outcome:{family}:{digest}"
 
 
 def _remove_image(image: str) -> None:

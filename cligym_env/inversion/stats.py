@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import statistics
-from collections import Counter
+from collections import Counter, defaultdict
 
+from cligym_env.inversion.pipeline import outcome_key
 from cligym_env.task import Task
 
 
@@ -57,3 +58,16 @@ def stats_markdown(stats: dict, command: str) -> str:
         lines += ["", f"| {key.removeprefix('by_').replace('_', ' ')} | tasks |", "| --- | ---: |"]
         lines += [f"| {name} | {count} |" for name, count in stats[key].items()]
     return "\n".join(lines) + "\n"
+
+
+def near_duplicate_groups(tasks: list[Task]) -> list[list[Task]]:
+    """Tasks on the same gold whose fault family and FAIL_TO_PASS set are the same (e.g. /tmp made a file, and
+    /tmp made a dangling link), each group in the order to keep them: hand-written first, then oldest."""
+    groups: dict[tuple[str, str], list[Task]] = defaultdict(list)
+    for task in tasks:
+        groups[(task.spec.gold, outcome_key(task.spec.fault_family, task.spec.fail_to_pass))].append(task)
+
+    def order(task: Task) -> tuple:
+        return task.spec.provenance.inverter != "manual", task.spec.provenance.created, task.id
+
+    return [sorted(group, key=order) for group in groups.values() if len(group) > 1]

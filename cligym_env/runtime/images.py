@@ -50,6 +50,11 @@ def image_size_mb(name: str) -> float:
         raise ImageNotFoundError(f"image '{name}' not found") from None
 
 
+# Daemon-side races seen when builds and image removals run concurrently on one daemon; the build itself was
+# fine, and a second try succeeds.
+TRANSIENT_BUILD_ERRORS = ("failed to get layer", "layer does not exist", "No such container")
+
+
 def build_image(
     context: Path,
     tag: str,
@@ -64,8 +69,18 @@ def build_image(
     """Build `context/Dockerfile` as `tag` (plus `extra_tags`) and return `tag`.
 
     The build runs with networking off unless `network`: everything it needs must be in the context.
-    A failed step raises BuildError with the step and the last lines of its log.
+    A failed step raises BuildError with the step and the last lines of its log; a daemon-side race (see
+    `TRANSIENT_BUILD_ERRORS`) is retried once.
     """
+    try:
+        return _build_once(context, tag, buildargs, labels, extra_tags, network, progress, what)
+    except BuildError as exc:
+        if not any(marker in str(exc) for marker in TRANSIENT_BUILD_ERRORS):
+            raise
+        return _build_once(context, tag, buildargs, labels, extra_tags, network, progress, what)
+
+
+def _build_once(context, tag, buildargs, labels, extra_tags, network, progress, what) -> str:
     api = docker_client().api
     log: list[str] = []
     try:

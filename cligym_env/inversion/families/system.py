@@ -24,7 +24,7 @@ PROTECTED_EXECUTABLES = {
 PROTECTED_LIBRARY_PREFIXES = ("libc.so", "libm.so", "ld-linux", "libpthread", "libdl.so", "libtinfo", "libselinux",
                               "libpcre2-8", "libacl", "libattr", "libstdc++", "libgcc_s", "libapt", "libzstd",
                               "liblz4", "libbz2", "liblzma", "libsystemd", "libudev", "libgcrypt", "libgpg-error",
-                              "libcap.so", "libxxhash", "libmd.so", "libcrypt.so", "libseccomp", "libgmp")  # fmt: skip
+                              "libcap.so", "libxxhash", "libmd.so", "libcrypt.so", "libseccomp", "libgmp", "libz.so")  # fmt: skip
 FALLBACK_EXECUTABLES = ("less", "more", "git", "file", "patch", "make", "gcc", "tar", "gzip", "diff", "sed", "grep",
                         "find", "stty", "tput", "id", "whoami", "hostname", "uname", "locale", "sort", "xz", "unzip")  # fmt: skip
 FALLBACK_DATA_FILES = ("/etc/mime.types", "/usr/share/zoneinfo/UTC", "/usr/share/zoneinfo/Europe/London",
