@@ -77,13 +77,16 @@ def journal_report(path: Path, since: str | None, command: str) -> str:
     hours = (max(ended) - first).total_seconds() / 3600
     accepted = [e for e in entries if e["status"] == "accepted"]
     composites = sum("+" in e.get("family", "") for e in accepted)
+    tasks_root = path.parent.parent  # OUT/.generate/journal.jsonl
+    kept = sum((tasks_root / e.get("task_id", "-") / "task.yaml").is_file() for e in accepted)
     reasons = Counter(e["reason"] for e in entries if e["status"] != "accepted")
     lines = [
         f"### Production run: `cligym generate` on every gold ({first:%Y-%m-%d %H:%M} to {max(ended):%H:%M} UTC)",
         "",
-        "| attempts | accepted | of which composites | golds with tasks | wall h | validated tasks / hour |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: |",
-        f"| {len(entries)} | {len(accepted)} | {composites} | {len({e['gold'] for e in accepted})} | "
+        "| attempts | accepted | of which composites | still in the set | golds with tasks | wall h | "
+        "validated tasks / hour |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"| {len(entries)} | {len(accepted)} | {composites} | {kept} | {len({e['gold'] for e in accepted})} | "
         f"{hours:.2f} | {len(accepted) / hours:.1f} |",
         "",
         "| stage (accepted attempts) | median s | mean s |",

@@ -22,8 +22,9 @@ COMPOSITE_SHARE = 0.4
 COMPOSITE_SIZES = {2: 0.75, 3: 0.25}
 TARGETS_PER_FAMILY = 3
 """Targets tried per family before the next family (a family may be unable to break a target here)."""
-# Faults that take the interpreter away go last in a composite: the other parts' break commands may need it.
-LAST = ("interpreter-not-executable", "broken-interpreter-symlink")
+# Faults that take the interpreter or /tmp away go last in a composite: the other parts' break commands may
+# need them.
+LAST = ("interpreter-not-executable", "broken-interpreter-symlink", "broken-tmp-directory")
 
 
 class HeuristicInverter:
