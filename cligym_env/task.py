@@ -8,6 +8,7 @@ A task lives in one folder (`tasks/generated/<id>/`):
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
@@ -187,16 +188,11 @@ def dockerfile_text(run_lines: list[str], comment: str = "") -> str:
     if comment:
         head.insert(0, f"# {comment}")
     body: list[str] = []
-    group: list[str] = []
-    for line in [*run_lines, None]:
-        if line is None or line.split(" ", 1)[0] in INSTRUCTIONS:
-            if group:
-                body.append("RUN " + " \\\n && ".join(group))
-                group = []
-            if line is not None:
-                body.append(line)
-        else:
-            group.append(line)
+    for is_instruction, group in itertools.groupby(
+        run_lines, key=lambda ln: ln.split(" ", 1)[0] in INSTRUCTIONS
+    ):
+        lines = list(group)
+        body += lines if is_instruction else ["RUN " + " \\\n && ".join(lines)]
     return "\n".join(head + body) + "\n"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import shlex
+import shutil
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -88,8 +89,6 @@ def dedup(
     `cligym generate` rejects these as it goes; this finds them in task sets made before, or merged from several
     runs. The first of each group is kept: hand-written tasks first, then the oldest.
     """
-    import shutil
-
     from cligym_env.inversion.stats import near_duplicate_groups
 
     groups = near_duplicate_groups(_load(tasks))

@@ -36,7 +36,8 @@ class InvertEnv(gym.Env[str, str]):
 
     ## Rewards
     0.0 except on `submit` (or when `max_steps` is reached): the fraction of target tests that now fail, in
-    [0, 1]; -1.0 if any file under the project's source tree changed (checked with `SourceGuard`; changes the tests make are not counted).
+    [0, 1]; -1.0 if any file under the project's source tree changed (checked with `SourceGuard`; changes the
+    tests make are not counted).
     `test` costs nothing but time; its results are in `info` too.
 
     ## Starting State

@@ -55,9 +55,6 @@ class Feedback:
         with self._lock:
             if signature:
                 self._tried.add((gold, signature))
-                proposed = entry.get("proposed_signature")
-                if proposed:
-                    self._tried.add((gold, proposed))
             if "+" not in family:  # composites say nothing about one family
                 for rate in (self._rates[(gold, family)], self._family[family]):
                     rate.tried += 1

@@ -2,8 +2,9 @@
 
 A proposal is either one fault, from a family drawn by Thompson sampling over what earlier attempts on this
 gold accepted (see `feedback.py`; each draw is divided by 1 + the tasks the family already made on the gold, so
-a family that always works does not crowd out the others), or a composite of 2-3 faults that each already became a task on this gold
-on their own, from distinct families: every part breaks tests by itself, so the repair needs all of them.
+a family that always works does not crowd out the others), or a composite of 2-3 faults that each already
+became a task on this gold on their own, from distinct families: every part breaks tests by itself, so the
+repair needs all of them.
 Random multi-fault proposals were tried first and almost never survived (one part masks the others, or a part
 breaks nothing and is dropped as a decoy), which is why composites are built from validated parts.
 """
@@ -37,6 +38,7 @@ class HeuristicInverter:
         self, families: tuple[FaultFamily, ...] = ALL_FAMILIES, composite_share: float = COMPOSITE_SHARE
     ):
         self.families = families
+        self._family_names = {f.name for f in families}
         self.composite_share = composite_share
         self._targets: dict[tuple[str, str], list[str]] = {}
 
@@ -83,7 +85,7 @@ class HeuristicInverter:
     def _composite(self, gold: str, rng: random.Random, feedback: Feedback) -> Proposal | None:
         by_family: dict[str, list[Fault]] = {}
         for fault in feedback.validated(gold):
-            if fault.family in {f.name for f in self.families}:
+            if fault.family in self._family_names:
                 by_family.setdefault(fault.family, []).append(fault)
         if len(by_family) < 2:
             return None

@@ -121,9 +121,9 @@ def run_attempt(ws: GoldWorkspace, proposal: Proposal, dest_root, task_id: str, 
 
     A proposal of several faults keeps only those that make more tests fail than the faults before them (a
     fault nobody can observe is a decoy, not a task); `claim(key) -> bool` then re-checks the smaller
-    proposal's signature for duplicates, and reserves the candidate's `outcome_key` (near-duplicates). A composed proposal (parts validated alone) is broken and tested in one go: each
-    part fails tests by itself, so each is needed even where another part masks it. `timings` receives
-    seconds per stage.
+    proposal's signature for duplicates, and reserves the candidate's `outcome_key` (near-duplicates). A
+    composed proposal (parts validated alone) is broken and tested in one go: each part fails tests by itself,
+    so each is needed even where another part masks it. `timings` receives seconds per stage.
     """
     gold, spec = ws.gold, ws.gold.spec
     healthy = ws.record.passing

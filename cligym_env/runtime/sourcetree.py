@@ -59,10 +59,9 @@ class SourceGuard:
     def changes(self) -> list[str]:
         """Paths added, removed or changed since the snapshot."""
         after = source_manifest(self.container, self.workdir) if self._manifest is not None else None
-        if after is None:
-            base = self._diff_base
-            if base is None:  # the listing worked before but not now: everything in docker diff is new
-                base = set()
-            return sorted(docker_diff_paths(self.container, self.workdir) - base)
+        if (
+            after is None
+        ):  # listing worked before but not now (no diff base): everything in docker diff is new
+            return sorted(docker_diff_paths(self.container, self.workdir) - (self._diff_base or set()))
         before = self._manifest
         return sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
