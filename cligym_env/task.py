@@ -8,6 +8,7 @@ A task lives in one folder (`tasks/generated/<id>/`):
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from datetime import datetime, timezone
 from pathlib import Path
@@ -177,6 +178,12 @@ def list_tasks(root: Path) -> list[Task]:
 INSTRUCTIONS = ("RUN", "ENV", "USER", "WORKDIR")
 
 
+def outcome_key(family: str, fail_to_pass: list[str]) -> str:
+    """Near-duplicate key, per gold: the fault family (or families) and exactly which tests it makes fail."""
+    digest = hashlib.sha256("\n".join(sorted(fail_to_pass)).encode()).hexdigest()[:16]
+    return f"outcome:{family}:{digest}"
+
+
 def dockerfile_text(run_lines: list[str], comment: str = "") -> str:
     """A task Dockerfile: the gold image, then the breaking commands, one per line.
 
@@ -194,6 +201,19 @@ def dockerfile_text(run_lines: list[str], comment: str = "") -> str:
         lines = list(group)
         body += lines if is_instruction else ["RUN " + " \\\n && ".join(lines)]
     return "\n".join(head + body) + "\n"
+
+
+def single_run_command(dockerfile: str) -> str | None:
+    """The shell command of a task Dockerfile that is the gold image plus one shell-form `RUN`; else None.
+
+    Continuation lines are joined as Docker joins them (the backslash and the newline go).
+    """
+    logical = dockerfile.replace("\\\n", "")
+    lines = [ln.strip() for ln in logical.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    if lines[:2] != ["ARG CLIGYM_GOLD_IMAGE", "FROM ${CLIGYM_GOLD_IMAGE}"] or len(lines) != 3:
+        return None
+    command = lines[2].removeprefix("RUN ").strip()
+    return command if lines[2].startswith("RUN ") and not command.startswith("[") else None
 
 
 def write_task(dest_root: Path, spec: TaskSpec, dockerfile: str, solution: str) -> Task:

@@ -7,6 +7,7 @@ import json
 import os
 import random
 import secrets
+import shlex
 import signal
 import subprocess
 import sys
@@ -25,11 +26,11 @@ from cligym_env.inversion.families.base import Fault, FaultFamily
 from cligym_env.inversion.feedback import Feedback, fault_to_dict
 from cligym_env.inversion.generate import Budget, Generator
 from cligym_env.inversion.heuristic import HeuristicInverter
-from cligym_env.inversion.pipeline import GoldWorkspace, Proposal, Rejection, outcome_key, run_attempt
+from cligym_env.inversion.pipeline import GoldWorkspace, Proposal, Rejection, run_attempt
 from cligym_env.inversion.statement import leaks
 from cligym_env.inversion.validate import build_task_image, validate_task
-from cligym_env.runtime.containers import PROCESS_LABEL, gc
-from cligym_env.task import Provenance, list_tasks
+from cligym_env.runtime.containers import PROCESS_LABEL, exec_once, gc, remove_container, start_container
+from cligym_env.task import Provenance, list_tasks, outcome_key
 from tests.llm_server import ScriptedChatServer, turns
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,6 +75,63 @@ def test_heuristic_generate_validate_and_solve(tmp_path: Path) -> None:
         json.loads(line) for line in (tmp_path / ".generate" / "journal.jsonl").read_text().splitlines()
     ]
     assert [e["status"] for e in journal] == ["accepted"] and journal[0]["task_id"] == task.id
+
+
+# What each startup hook changes, as Python sees it in a login shell of the broken container.
+HOOK_EFFECTS = {
+    "recursion-limit": "sys.getrecursionlimit() == 220",
+    "int-str-digits": "sys.get_int_max_str_digits() == 640",
+    "warnings-filter": "warnings.filters[0][0] == 'error'",
+    "decimal-precision": "decimal.getcontext().prec == 6",
+    "decimal-inexact-trap": "decimal.getcontext().traps[decimal.Inexact]",
+    "csv-field-limit": "csv.field_size_limit() == 64",
+    "socket-timeout": "socket.getdefaulttimeout() == 0.0005",
+    "logging-disabled": "logging.root.manager.disable == logging.CRITICAL",
+    "tempfile-dir": "tempfile.gettempdir() == '/var/tmp/.scratch'",
+}
+
+
+@pytest.mark.slow
+def test_startup_hooks_change_one_setting_and_their_repair_undoes_it() -> None:
+    family = BY_NAME["startup-hook-setting"]
+    assert set(HOOK_EFFECTS) == set(family.HOOKS)
+    ws = GoldWorkspace(load_gold("python-slugify"))
+    container = start_container(ws.image, workdir=ws.gold.spec.workdir)
+    try:
+        assert set(family.targets(ws.context)) <= set(HOOK_EFFECTS)
+        modules = "sys, warnings, decimal, csv, socket, logging, tempfile"
+        for hook, effect in HOOK_EFFECTS.items():
+            fault = family.fault(ws.context, hook, random.Random(hook))
+            assert fault.signature == f"startup-hook-setting:{hook}" and fault.leak_terms
+            assert not leaks(fault.symptom, fault.leak_terms), hook  # the hint is a symptom, not the fix
+            check = f"python -c {shlex.quote(f'import {modules}; print({effect})')}"
+            for commands, expected in ((fault.break_commands, "True"), (fault.repair_commands, "False")):
+                assert exec_once(container, " && ".join(commands), timeout=60).exit_code == 0
+                assert exec_once(container, check, timeout=60).output.strip() == expected, (hook, commands)
+    finally:
+        remove_container(container)
+        ws.close()
+
+
+@pytest.mark.slow
+def test_probe_finds_modules_only_some_test_files_import() -> None:
+    ws = GoldWorkspace(load_gold("python-slugify"))
+    try:
+        scoped = ws.probe.test_scoped
+        # tests/test_legacy.py imports contextlib, test_release.py functools and unittest.mock; not every test
+        # file does, and the package itself imports none of them. `re` is imported by slugify/ too: excluded.
+        assert {"contextlib", "functools", "unittest", "pytest"} <= set(scoped), scoped
+        assert "re" not in scoped and "slugify" not in scoped and "sys" not in scoped  # sys: built in
+        family = BY_NAME["removed-test-scoped-stdlib-module"]
+        targets = family.targets(ws.context)
+        assert f"{ws.probe.stdlib}/contextlib.py" in targets and not any(
+            "site-packages" in t for t in targets
+        )
+        assert not set(targets) & set(BY_NAME["removed-stdlib-module"].targets(ws.context))
+        fault = family.fault(ws.context, targets[0], random.Random(0))
+        assert fault.break_commands == (f"rm -f {targets[0]}",) and "--reinstall" in fault.repair_commands[0]
+    finally:
+        ws.close()
 
 
 class EditsProjectSource(FaultFamily):

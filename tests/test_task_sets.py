@@ -82,8 +82,8 @@ def test_near_duplicates_are_listed_removed_and_refused_by_generate(tmp_path: Pa
     from cligym_env.gold import load_gold
     from cligym_env.inversion.generate import Generator
     from cligym_env.inversion.heuristic import HeuristicInverter
-    from cligym_env.inversion.pipeline import outcome_key
     from cligym_env.inversion.stats import near_duplicate_groups
+    from cligym_env.task import outcome_key
 
     original = ROOT / "tasks" / "generated" / "python-slugify-missing-dependency"
     shutil.copytree(original, tmp_path / original.name)

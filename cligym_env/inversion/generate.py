@@ -26,10 +26,10 @@ from pathlib import Path
 from cligym_env.errors import CligymError
 from cligym_env.gold import Gold
 from cligym_env.inversion.feedback import Feedback, fault_to_dict
-from cligym_env.inversion.pipeline import GoldWorkspace, Rejection, outcome_key, run_attempt
+from cligym_env.inversion.pipeline import GoldWorkspace, Rejection, run_attempt
 from cligym_env.inversion.statement import write_statement
 from cligym_env.runtime.containers import PROCESS_ID, PROCESS_LABEL, gc
-from cligym_env.task import Provenance, list_tasks
+from cligym_env.task import Provenance, list_tasks, outcome_key
 
 JOURNAL = Path(".generate") / "journal.jsonl"
 MAX_BARREN_ATTEMPTS = 300

@@ -8,7 +8,6 @@ in a fresh container. Every way out is either a written task or a `Rejection` wi
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import random
 import time
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from cligym_env.inversion.statement import leaks, write_statement
 from cligym_env.inversion.validate import build_broken_image, run_task_tests, tests_in_fresh_container
 from cligym_env.runtime.containers import docker_client, exec_once, remove_container, start_container
 from cligym_env.runtime.sourcetree import SourceGuard
-from cligym_env.task import Provenance, Task, TaskSpec, Timeouts, dockerfile_text, write_task
+from cligym_env.task import Provenance, Task, TaskSpec, Timeouts, dockerfile_text, outcome_key, write_task
 from cligym_env.testing import Outcome, TestReport
 
 BREAK_TIMEOUT = 300.0
@@ -241,12 +240,6 @@ def _spec(ws: GoldWorkspace, proposal: Proposal, task_id: str, f2p: list[str], p
         timeouts=Timeouts(tests=float(spec.test_timeout)),
         provenance=provenance.model_copy(update={"gold_image": ws.image}),
     )
-
-
-def outcome_key(family: str, fail_to_pass: list[str]) -> str:
-    """Near-duplicate key, per gold: the fault family (or families) and exactly which tests it makes fail."""
-    digest = hashlib.sha256("\n".join(sorted(fail_to_pass)).encode()).hexdigest()[:16]
-    return f"outcome:{family}:{digest}"
 
 
 def _remove_image(image: str) -> None:

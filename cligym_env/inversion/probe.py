@@ -33,8 +33,39 @@ for d in md.distributions():
                            "native": [f for f in files if f.endswith(".so")],
                            "modules": [f for f in files if f.endswith(".py")][:60],
                            "top_level": [m for m in mods if not m.endswith(".dist-info")]}
+# Modules that some test files import but not all, nor conftest.py or the project's other code: breaking one
+# fails those test files only. Found by parsing, nothing is imported.
+import ast, os, importlib.util
+from collections import Counter
+in_tests, elsewhere, n_tests = Counter(), set(), 0
+for folder, dirs, names in os.walk("."):
+    dirs[:] = [d for d in dirs if not d.startswith(".") and d not in ("node_modules", "__pycache__")]
+    for name in names:
+        if not name.endswith(".py"):
+            continue
+        try:
+            tree = ast.parse(open(os.path.join(folder, name), "rb").read())
+        except (SyntaxError, ValueError, OSError):
+            continue
+        mods = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        mods |= {n.module.split(".")[0] for n in ast.walk(tree)
+                 if isinstance(n, ast.ImportFrom) and n.module and not n.level}
+        if name.startswith("test_") or name.endswith("_test.py"):
+            n_tests += 1
+            in_tests.update(mods)
+        else:
+            elsewhere |= mods
+scoped = {}
+for mod, count in sorted(in_tests.items()):
+    if count < n_tests and mod not in elsewhere and mod not in sys.builtin_module_names:
+        try:
+            spec = importlib.util.find_spec(mod)
+        except (ImportError, ValueError):
+            continue
+        if spec is not None and spec.origin and os.path.isfile(spec.origin):
+            scoped[mod] = os.path.realpath(spec.origin)
 print("@@json " + json.dumps({"site_packages": sysconfig.get_paths()["purelib"], "stdlib": sysconfig.get_paths()["stdlib"],
-      "executable": sys.executable, "version": sys.version.split()[0], "dists": dists}))
+      "executable": sys.executable, "version": sys.version.split()[0], "dists": dists, "test_scoped": scoped}))
 PYEOF
 fi
 echo "@@real_python $(readlink -f "$py" 2>/dev/null)"
@@ -64,6 +95,8 @@ class Probe:
     """Real files (not symlinks) of the system's shared libraries."""
     dynload: list[str] = field(default_factory=list)
     """The interpreter's compiled stdlib modules (lib-dynload/*.so)."""
+    test_scoped: dict[str, str] = field(default_factory=dict)
+    """Modules some test files import but not all, nor conftest.py or other project code: module -> its file."""
     runtime: dict = field(default_factory=dict)
     """The gold record's runtime probe (modules, shared_libraries, executables, files_read), when recorded."""
 
@@ -87,7 +120,8 @@ class Probe:
 
 def probe_gold(gold: Gold, image: str) -> Probe:
     """Probe a fresh container of `image` (cached on disk by image name)."""
-    cache = cache_dir("probes") / f"{image.replace('/', '_').replace(':', '_')}.json"
+    # The folder's version changes with what a probe records (v2: test_scoped).
+    cache = cache_dir("probes-v2") / f"{image.replace('/', '_').replace(':', '_')}.json"
     record = gold.record()
     runtime = record.runtime.model_dump() if record and getattr(record, "runtime", None) else {}
     if cache.exists():
@@ -120,6 +154,7 @@ def probe_gold(gold: Gold, image: str) -> Probe:
             probe.site_packages, probe.stdlib = data["site_packages"], data["stdlib"]
             probe.python_version = data["version"]
             probe.dists = {k.replace("_", "-"): v for k, v in data["dists"].items()}
+            probe.test_scoped = data.get("test_scoped", {})
     _write(cache, probe)
     probe.runtime = runtime
     return probe

@@ -5,8 +5,7 @@ from __future__ import annotations
 import statistics
 from collections import Counter, defaultdict
 
-from cligym_env.inversion.pipeline import outcome_key
-from cligym_env.task import Task
+from cligym_env.task import Task, outcome_key
 
 
 def _sizes(values: list[int]) -> dict:

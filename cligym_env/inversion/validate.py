@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -13,11 +14,15 @@ from cligym_env.gold import load_gold
 from cligym_env.gold_image import build_gold
 from cligym_env.runtime.containers import docker_client, exec_once, remove_container, start_container
 from cligym_env.runtime.images import build_image, content_hash, image_exists
-from cligym_env.task import Task
+from cligym_env.runtime.layers import run_as_layer
+from cligym_env.task import Task, single_run_command
 from cligym_env.testing import Outcome, TestReport, run_tests
 
 Progress = Callable[[str], None]
 SOLUTION_TIMEOUT = 600.0
+# How a one-RUN broken image is made: "diff" (run the command, load its changes as a layer) or "docker"
+# (`docker build`, e.g. to compare; the result is the same file system).
+LAYER_COMMIT = os.environ.get("CLIGYM_LAYER_COMMIT", "diff")
 
 
 def build_broken_image(
@@ -32,7 +37,14 @@ def build_broken_image(
         if files and files.is_dir():
             shutil.copytree(files, context / "files")
         image = f"{repo}:{content_hash([context], gold_id)}"
-        if not image_exists(image):
+        if image_exists(image):
+            return image
+        # One RUN and no files (what the inverters write): run it and load the diff as the layer, a few times
+        # faster than `docker build` on drivers without native diffs (runtime/layers.py).
+        command = (
+            None if (files and files.is_dir()) or LAYER_COMMIT == "docker" else single_run_command(dockerfile)
+        )
+        if command is None or run_as_layer(gold_image, command, image) is None:
             # No labels: each LABEL is one more layer commit, and the repo name says what the image is.
             build_image(context, image, buildargs={"CLIGYM_GOLD_IMAGE": gold_image}, what="broken image")
     return image

@@ -7,8 +7,9 @@ changes both, like a bad line in a real machine's shell profile.
 from __future__ import annotations
 
 import random
+from typing import ClassVar
 
-from cligym_env.inversion.families.base import Context, Fault, FaultFamily, q
+from cligym_env.inversion.families.base import Context, Fault, FaultFamily, basename, q
 from cligym_env.inversion.families.python_env import _top_module, importable_dists
 
 PROFILE_NAMES = ("zz-site.sh", "99-local.sh", "50-defaults.sh", "local-env.sh")
@@ -63,9 +64,83 @@ class ProfileSetting(FaultFamily):
         return _profile_fault(self, rng, target, [self.line.format(target=target)], self.symptom)
 
 
+class StartupHookSetting(FaultFamily):
+    """A `.pth` startup hook in site-packages that changes one runtime setting of the standard library.
+
+    Unlike the import-blocking hooks, these leave every module importable: only the code paths that depend on the
+    setting (deep recursion, long CSV fields, decimal precision, log capture, ...) fail, so most tests keep passing.
+    """
+
+    name = "startup-hook-setting"
+    category = "infrastructure"
+    direction = "add a Python startup hook (.pth file) that changes a runtime setting of the standard library"
+
+    # key: (stdlib module the tests must load, or "" for any; the hook line; the symptom; words that give it away)
+    HOOKS: ClassVar[dict[str, tuple[str, str, str, tuple[str, ...]]]] = {
+        "recursion-limit": (
+            "", "import sys; sys.setrecursionlimit(220)",
+            "Work on nested data or deep call chains fails with RecursionError, although it used to work.",
+            ("setrecursionlimit", "recursionlimit"),
+        ),
+        "int-str-digits": (
+            "", "import sys; sys.set_int_max_str_digits(640)",
+            "Converting very large integers to or from text fails with a ValueError about digits.",
+            ("set_int_max_str_digits", "max_str_digits"),
+        ),
+        "warnings-filter": (
+            "warnings", "import warnings; warnings.simplefilter('error')",
+            "Code that used to print harmless warnings now stops with an exception.", ("simplefilter",),
+        ),
+        "decimal-precision": (
+            "decimal", "import decimal; decimal.DefaultContext.prec = 6",
+            "Decimal arithmetic comes out rounded to a handful of significant digits.", ("DefaultContext", ".prec"),
+        ),
+        "decimal-inexact-trap": (
+            "decimal", "import decimal; decimal.DefaultContext.traps[decimal.Inexact] = True",
+            "Ordinary decimal arithmetic raises an exception about an inexact result.", ("DefaultContext", "traps"),
+        ),
+        "csv-field-limit": (
+            "csv", "import csv; csv.field_size_limit(64)",
+            "Reading CSV data with long fields fails with 'field larger than field limit'.", ("field_size_limit",),
+        ),
+        "socket-timeout": (
+            "socket", "import socket; socket.setdefaulttimeout(0.0005)",
+            "Network operations, even on the local machine, time out almost at once.", ("setdefaulttimeout",),
+        ),
+        "logging-disabled": (
+            "logging", "import logging; logging.disable(logging.CRITICAL)",
+            "Log messages no longer appear anywhere, and code that checks for them sees nothing.",
+            ("logging.disable", "CRITICAL"),
+        ),
+        "tempfile-dir": (
+            "tempfile", "import tempfile; tempfile.tempdir = '/var/tmp/.scratch'",
+            "Creating temporary files from Python fails with FileNotFoundError, although /tmp looks fine.",
+            ("tempfile.tempdir", "/var/tmp/.scratch"),
+        ),
+    }  # fmt: skip
+    HOOK_NAMES = ("00-site-defaults", "zz_runtime_tuning", "distutils-settings", "_site_local")
+
+    def targets(self, ctx: Context) -> list[str]:
+        loaded = set(ctx.probe.runtime.get("modules", []))
+        return [
+            k for k, (module, *_rest) in self.HOOKS.items() if not module or not loaded or module in loaded
+        ]
+
+    def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault | None:
+        if target not in self.HOOKS or not ctx.probe.site_packages:
+            return None
+        _module, line, symptom, leaks = self.HOOKS[target]
+        path = f"{ctx.probe.site_packages}/{rng.choice(self.HOOK_NAMES)}.pth"
+        return self.make(
+            target, [f"echo {q(line)} > {q(path)}"], [f"rm -f {q(path)}"], symptom,
+            [path, basename(path), *leaks],
+        )  # fmt: skip
+
+
 ANY = ("*",)
 FAMILIES = (
     PythonPathPoison(),
+    StartupHookSetting(),
     ProfileSetting(
         "warnings-as-errors-env", "compatibility",
         "turn Python warnings into errors for every process through the environment",

@@ -234,11 +234,32 @@ class RemovedStdlibModule(FaultFamily):
         stdlib = ctx.probe.stdlib
         wanted = set(ctx.probe.runtime.get("modules", []))
         names = [c for c in self.CANDIDATES if not wanted or c.split("/")[0].removesuffix(".py") in wanted]
-        return [f"{stdlib}/{c}" for c in names] + list(ctx.probe.dynload)
+        scoped = set(TestScopedStdlibModule().targets(ctx))  # that family's, not this one's
+        return [t for t in [f"{stdlib}/{c}" for c in names] + list(ctx.probe.dynload) if t not in scoped]
 
     def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault | None:
         return self.deleted_packaged_file(
             ctx, target, "Part of Python's own standard library seems to be unavailable."
+        )
+
+
+class TestScopedStdlibModule(RemovedStdlibModule):
+    """Aimed by parsing the tests: a standard-library module that only some test files import (not conftest.py,
+    not the project's code), so that only the tests in those files fail and the rest of the suite passes."""
+
+    name = "removed-test-scoped-stdlib-module"
+    direction = "delete a standard-library module that only some of the test files import"
+    __test__ = False  # not a pytest class, whatever its name says
+
+    def targets(self, ctx: Context) -> list[str]:
+        stdlib = ctx.probe.stdlib.rstrip("/") + "/"
+        return sorted({f for f in ctx.probe.test_scoped.values() if stdlib != "/" and f.startswith(stdlib)})
+
+    def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault | None:
+        return self.deleted_packaged_file(
+            ctx,
+            target,
+            "Some test modules fail to import a standard module, while the rest of the suite runs.",
         )
 
 
@@ -291,6 +312,7 @@ FAMILIES = (
     ShadowingModule(),
     ImportBlockedByPth(),
     RemovedStdlibModule(),
+    TestScopedStdlibModule(),
     InterpreterNotExecutable(),
     BrokenInterpreterSymlink(),
 )
