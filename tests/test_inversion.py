@@ -321,6 +321,20 @@ def test_feedback_steers_families_and_composes_validated_faults() -> None:
     feedback.observe(_entry(4, None, "accepted", family=proposal.family, signature=proposal.signature))
     assert feedback.counts("g", dep.family) == (1, 1)  # a composite is no evidence about one family
     assert inverter._composite("g", random.Random(1), feedback) is None  # the only pair is taken
+    # Parts that fail every test mask each other: composites prefer at most one of them.
+    tmp = Fault(
+        "broken-tmp-directory", "file-system", "/tmp:file", ("rm -rf /tmp && touch /tmp",), ("z",), "s"
+    )
+    feedback = Feedback()
+    for i, (fault, failed) in enumerate(((exe, 300), (tmp, 300), (dep, 12))):
+        feedback.observe(_entry(i, fault, "accepted", fail_to_pass=failed))
+    assert feedback.sweeping("g") == {exe.signature, tmp.signature}
+    proposals = [inverter._composite("g", random.Random(seed), feedback) for seed in range(40)]
+    assert all(sum(f in p.signature for f in (exe.family, tmp.family)) <= 1 for p in proposals)
+    assert {p.signature for p in proposals} == {
+        f"{exe.signature}+{dep.signature}",
+        f"{tmp.signature}+{dep.signature}",
+    }
 
 
 @pytest.mark.slow

@@ -10,7 +10,8 @@ a resumed run knows what the killed one learned. The heuristic inverter uses it 
   on all golds as the prior, so families that never flip anything here fade out and productive ones are
   used more, while every family keeps a chance;
 - single faults that became tasks are the parts multi-fault tasks are composed from: each part is known to
-  break tests on its own, so every part of the composite is needed for the repair.
+  break tests on its own, so every part of the composite is needed for the repair; with how many tests each
+  failed, so composites can prefer parts that do not fail everything.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class Feedback:
         self._rates: dict[tuple[str, str], _Rate] = defaultdict(_Rate)
         self._family: dict[str, _Rate] = defaultdict(_Rate)
         self._tried: set[tuple[str, str]] = set()
-        self._validated: dict[str, list[Fault]] = defaultdict(list)
+        self._validated: dict[str, list[tuple[Fault, int]]] = defaultdict(list)
 
     def observe(self, entry: dict) -> None:
         """Take in one journal entry (see `Generator.attempt`)."""
@@ -61,7 +62,7 @@ class Feedback:
                     rate.accepted += status == "accepted"
             fault = entry.get("fault")
             if status == "accepted" and fault:
-                self._validated[gold].append(fault_from_dict(fault))
+                self._validated[gold].append((fault_from_dict(fault), int(entry.get("fail_to_pass") or 0)))
 
     def tried(self, gold: str, signature: str) -> bool:
         with self._lock:
@@ -70,7 +71,15 @@ class Feedback:
     def validated(self, gold: str) -> list[Fault]:
         """Single faults that became tasks on `gold`, in the order they were accepted."""
         with self._lock:
-            return list(self._validated.get(gold, ()))
+            return [fault for fault, _ in self._validated.get(gold, ())]
+
+    def sweeping(self, gold: str) -> set[str]:
+        """Signatures of validated faults on `gold` that fail (nearly) every test: as many as the most any fault
+        failed there. Composites prefer to have at most one of these, so the other parts' failures show."""
+        with self._lock:
+            sizes = [(fault.signature, n) for fault, n in self._validated.get(gold, ())]
+        most = max((n for _, n in sizes), default=0)
+        return {signature for signature, n in sizes if most and n >= 0.99 * most}
 
     def sample_rate(self, gold: str, family: str, rng: random.Random) -> float:
         """A draw from the posterior of the family's acceptance on `gold` (Beta; prior from all golds)."""

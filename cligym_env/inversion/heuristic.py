@@ -21,6 +21,8 @@ from cligym_env.inversion.pipeline import GoldWorkspace, Proposal
 COMPOSITE_SHARE = 0.4
 """Share of proposals that are composites, on a gold with validated faults from two families or more."""
 COMPOSITE_SIZES = {2: 0.75, 3: 0.25}
+COMPOSITE_TRIES = 10
+"""Random draws of parts for a composite that prefers at most one all-failing part, then as many unrestricted."""
 TARGETS_PER_FAMILY = 3
 """Targets tried per family before the next family (a family may be unable to break a target here)."""
 # Faults that take the interpreter or /tmp away go last in a composite: the other parts' break commands may
@@ -89,10 +91,15 @@ class HeuristicInverter:
                 by_family.setdefault(fault.family, []).append(fault)
         if len(by_family) < 2:
             return None
-        for _ in range(10):
+        sweeping = feedback.sweeping(gold)
+        for attempt in range(2 * COMPOSITE_TRIES):
             size = rng.choices(list(COMPOSITE_SIZES), weights=list(COMPOSITE_SIZES.values()))[0]
             families = rng.sample(sorted(by_family), k=min(size, len(by_family)))
             parts = sorted((rng.choice(by_family[f]) for f in families), key=lambda f: f.family in LAST)
+            # First tries: at most one part that fails every test, so the others' failures are not all masked
+            # (a repair of the obvious fault leaves tests failing). Then any combination.
+            if attempt < COMPOSITE_TRIES and sum(p.signature in sweeping for p in parts) > 1:
+                continue
             proposal = Proposal.from_faults(parts, gold, composed=True)
             if not feedback.tried(gold, proposal.signature):
                 return proposal
