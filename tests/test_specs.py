@@ -9,7 +9,7 @@ import pytest
 
 from cligym_env.errors import SpecError
 from cligym_env.gold import GoldSpec, default_gold_root, list_golds, load_gold
-from cligym_env.task import Task, dockerfile_text, list_tasks, load_task
+from cligym_env.task import Task, dockerfile_text, list_tasks, load_task, single_run_command
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLD_DIRS = sorted(p for p in (ROOT / "tasks" / "gold").iterdir() if (p / "gold.yaml").is_file())
@@ -126,3 +126,9 @@ def test_dockerfile_text_groups_commands_into_run(tmp_path: Path) -> None:
     assert task.break_lines() == commands
     (tmp_path / "Dockerfile").write_text("FROM x\nRUN rm -f /usr/bin/less\nRUN chmod 0600 /usr/bin/perl\n")
     assert task.break_lines() == commands[:2]
+    # The diff-and-load build takes only the gold plus one shell-form RUN, joined as Docker joins it.
+    assert single_run_command(text) is None  # ENV and a second RUN: docker build
+    one = dockerfile_text(commands[:2], comment="why")
+    assert single_run_command(one) == "rm -f /usr/bin/less  && chmod 0600 /usr/bin/perl"
+    assert single_run_command(one.replace("RUN rm", 'RUN ["rm"')) is None  # exec form
+    assert single_run_command("FROM x\nRUN true\n") is None
