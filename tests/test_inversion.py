@@ -114,22 +114,25 @@ def test_startup_hooks_change_one_setting_and_their_repair_undoes_it() -> None:
 
 
 @pytest.mark.slow
-def test_probe_finds_modules_only_some_test_files_import() -> None:
-    ws = GoldWorkspace(load_gold("python-slugify"))
+def test_a_module_only_some_tests_import_breaks_only_those_tests(tmp_path: Path) -> None:
+    ws = GoldWorkspace(load_gold("click"))
     try:
         scoped = ws.probe.test_scoped
-        # tests/test_legacy.py imports contextlib, test_release.py functools and unittest.mock; not every test
-        # file does, and the package itself imports none of them. `re` is imported by slugify/ too: excluded.
-        assert {"contextlib", "functools", "unittest", "pytest"} <= set(scoped), scoped
-        assert "re" not in scoped and "slugify" not in scoped and "sys" not in scoped  # sys: built in
+        # click (code or tests) imports optparse, getpass and webbrowser inside functions only;
+        # os, sys and re at module level (a failed import there stops pytest's whole run): not candidates.
+        assert {"optparse", "getpass", "webbrowser"} <= set(scoped), scoped
+        assert not {"os", "sys", "re", "click", "pytest"} & set(scoped)
         family = BY_NAME["removed-test-scoped-stdlib-module"]
         targets = family.targets(ws.context)
-        assert f"{ws.probe.stdlib}/contextlib.py" in targets and not any(
-            "site-packages" in t for t in targets
-        )
+        assert f"{ws.probe.stdlib}/optparse.py" in targets
         assert not set(targets) & set(BY_NAME["removed-stdlib-module"].targets(ws.context))
-        fault = family.fault(ws.context, targets[0], random.Random(0))
-        assert fault.break_commands == (f"rm -f {targets[0]}",) and "--reinstall" in fault.repair_commands[0]
+        fault = family.fault(ws.context, f"{ws.probe.stdlib}/optparse.py", random.Random(0))
+        proposal = Proposal.from_faults([fault], "click")
+        task = run_attempt(
+            ws, proposal, tmp_path, "click-optparse", Provenance(inverter="test"), random.Random(0)
+        )
+        assert 0 < len(task.spec.fail_to_pass) < len(ws.record.passing) // 10, len(task.spec.fail_to_pass)
+        assert len(task.spec.pass_to_pass) == len(ws.record.passing) - len(task.spec.fail_to_pass)
     finally:
         ws.close()
 

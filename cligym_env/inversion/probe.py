@@ -33,37 +33,48 @@ for d in md.distributions():
                            "native": [f for f in files if f.endswith(".so")],
                            "modules": [f for f in files if f.endswith(".py")][:60],
                            "top_level": [m for m in mods if not m.endswith(".dist-info")]}
-# Modules that some test files import but not all, nor conftest.py or the project's other code: breaking one
-# fails those test files only. Found by parsing, nothing is imported.
+# Modules the project (its code or its tests) imports only inside functions, never at module level: a test
+# runner imports every test module before it runs anything (pytest stops the whole run on one import error),
+# so deleting a module imported at module level fails every test, and one imported lazily fails only the tests
+# that get there. Found by parsing the files, not by importing them.
 import ast, os, importlib.util
-from collections import Counter
-in_tests, elsewhere, n_tests = Counter(), set(), 0
+eager, lazy = set(), set()
+def _imports(node):
+    if isinstance(node, ast.Import):
+        return {a.name.split(".")[0] for a in node.names}
+    if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+        return {node.module.split(".")[0]}
+    return set()
+def _visit(node, in_function):
+    for child in ast.iter_child_nodes(node):
+        (lazy if in_function else eager).update(_imports(child))
+        _visit(child, in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)))
 for folder, dirs, names in os.walk("."):
     dirs[:] = [d for d in dirs if not d.startswith(".") and d not in ("node_modules", "__pycache__")]
     for name in names:
-        if not name.endswith(".py"):
-            continue
-        try:
-            tree = ast.parse(open(os.path.join(folder, name), "rb").read())
-        except (SyntaxError, ValueError, OSError):
-            continue
-        mods = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-        mods |= {n.module.split(".")[0] for n in ast.walk(tree)
-                 if isinstance(n, ast.ImportFrom) and n.module and not n.level}
-        if name.startswith("test_") or name.endswith("_test.py"):
-            n_tests += 1
-            in_tests.update(mods)
-        else:
-            elsewhere |= mods
+        if name.endswith(".py"):
+            try:
+                _visit(ast.parse(open(os.path.join(folder, name), "rb").read()), False)
+            except (SyntaxError, ValueError, OSError, RecursionError):
+                continue
+# What the interpreter and the test runner load by themselves (pytest with its plugins, collecting nothing):
+# a module among these fails every test, not some.
+import subprocess
+harness = ("import sys\ntry:\n import pytest\n pytest.main(['--co', '-q', '-p', 'no:cacheprovider', "
+           "'/nonexistent-cligym-probe'])\nexcept BaseException:\n pass\nprint('@@loaded', *sys.modules)")
+try:
+    run = subprocess.run([sys.executable, "-c", harness], capture_output=True, text=True, timeout=120)
+    loaded = {m.split(".")[0] for m in run.stdout.rpartition("@@loaded")[2].split()}
+except (OSError, subprocess.SubprocessError):
+    loaded = set()
 scoped = {}
-for mod, count in sorted(in_tests.items()):
-    if count < n_tests and mod not in elsewhere and mod not in sys.builtin_module_names:
-        try:
-            spec = importlib.util.find_spec(mod)
-        except (ImportError, ValueError):
-            continue
-        if spec is not None and spec.origin and os.path.isfile(spec.origin):
-            scoped[mod] = os.path.realpath(spec.origin)
+for mod in sorted(lazy - eager - loaded - set(sys.builtin_module_names)):
+    try:
+        spec = importlib.util.find_spec(mod)
+    except (ImportError, ValueError):
+        continue
+    if spec is not None and spec.origin and os.path.isfile(spec.origin):
+        scoped[mod] = os.path.realpath(spec.origin)
 print("@@json " + json.dumps({"site_packages": sysconfig.get_paths()["purelib"], "stdlib": sysconfig.get_paths()["stdlib"],
       "executable": sys.executable, "version": sys.version.split()[0], "dists": dists, "test_scoped": scoped}))
 PYEOF
@@ -96,7 +107,9 @@ class Probe:
     dynload: list[str] = field(default_factory=list)
     """The interpreter's compiled stdlib modules (lib-dynload/*.so)."""
     test_scoped: dict[str, str] = field(default_factory=dict)
-    """Modules some test files import but not all, nor conftest.py or other project code: module -> its file."""
+    """Modules that only some tests need: the project's code or tests import them inside functions only, never
+    at module level, and the test runner (pytest and its plugins, with nothing to collect) does not load them:
+    module -> its file."""
     runtime: dict = field(default_factory=dict)
     """The gold record's runtime probe (modules, shared_libraries, executables, files_read), when recorded."""
 
@@ -120,8 +133,8 @@ class Probe:
 
 def probe_gold(gold: Gold, image: str) -> Probe:
     """Probe a fresh container of `image` (cached on disk by image name)."""
-    # The folder's version changes with what a probe records (v2: test_scoped).
-    cache = cache_dir("probes-v2") / f"{image.replace('/', '_').replace(':', '_')}.json"
+    # The folder's version changes with what a probe records (v4: test_scoped = lazily imported modules).
+    cache = cache_dir("probes-v4") / f"{image.replace('/', '_').replace(':', '_')}.json"
     record = gold.record()
     runtime = record.runtime.model_dump() if record and getattr(record, "runtime", None) else {}
     if cache.exists():
