@@ -121,9 +121,7 @@ def changes(before: dict[str, Entry], after: dict[str, Entry]) -> tuple[list[str
     changed = sorted(p for p, e in after.items() if before.get(p) != e)
 
     def kept_dir(path: str) -> bool:
-        return path == "/" or (
-            before[path].kind == "d" and after.get(path, Entry("-", 0, 0, 0, 0, 0, 0, "")).kind == "d"
-        )
+        return path == "/" or (before[path].kind == "d" and path in after and after[path].kind == "d")
 
     deleted = [p for p in sorted(set(before) - set(after)) if kept_dir(p.rsplit("/", 1)[0] or "/")]
     return changed, deleted
