@@ -6,6 +6,7 @@ import itertools
 import json
 import os
 import random
+import re
 import secrets
 import shlex
 import signal
@@ -27,10 +28,11 @@ from cligym_env.inversion.feedback import Feedback, fault_to_dict
 from cligym_env.inversion.generate import Budget, Generator
 from cligym_env.inversion.heuristic import HeuristicInverter
 from cligym_env.inversion.pipeline import GoldWorkspace, Proposal, Rejection, run_attempt
-from cligym_env.inversion.statement import leaks
+from cligym_env.inversion.statement import leaks, write_statement
 from cligym_env.inversion.validate import build_task_image, validate_task
 from cligym_env.runtime.containers import PROCESS_LABEL, exec_once, gc, remove_container, start_container
 from cligym_env.task import Provenance, list_tasks, outcome_key
+from cligym_env.testing import TestReport
 from tests.llm_server import ScriptedChatServer, turns
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,6 +52,24 @@ def test_leak_check_and_budget_parsing() -> None:
     assert Budget.parse("30m").minutes == 30 and Budget.parse("30m").attempts is None
     assert Budget.parse("2h,10").attempts == 10
     assert Budget.parse("2h").minutes == 120
+
+
+def test_template_statement_counts_and_never_names_the_fix() -> None:
+    fault = Fault("startup-hook-setting", "infrastructure", "recursion-limit", ("echo x > /s/zz.pth",),
+                  ("rm -f /s/zz.pth",), "Deep recursion fails.", ("/s/zz.pth", "zz.pth", "setrecursionlimit"))  # fmt: skip
+    report = TestReport(output_tail="E   RecursionError: maximum recursion depth exceeded\n")
+    for seed in range(12):  # every opening template
+        one, hint = write_statement("jinja2", "/testbed", "python -m pytest -q tests", [fault], report,
+                                    ["tests/test_a.py::test_deep"], 900, random.Random(seed))  # fmt: skip
+        assert re.search(
+            r"\b1 (of (its |the )?900 tests (of jinja2 \(in /testbed\) )?fails|failure out of 900)", one
+        )
+        assert "RecursionError" in one and hint == fault.symptom and not leaks(one, fault.leak_terms)
+        many, _ = write_statement("jinja2", "/testbed", "python -m pytest -q tests", [fault], report,
+                                  ["tests/test_a.py::test_deep", "tests/test_b.py::test_x"], 900, random.Random(seed))  # fmt: skip
+        assert re.search(
+            r"\b2 (of (its |the )?900 tests (of jinja2 \(in /testbed\) )?fail\b|failures out of)", many
+        )
 
 
 @pytest.mark.slow

@@ -24,12 +24,12 @@ _PHRASES = (
 )
 _OPENINGS = (
     "The {project} checkout in {workdir} used to pass its whole test suite. Since the machine was changed, "
-    "{n_fail} of its {n_total} tests fail{example}.",
+    "{n_fail} of its {n_total} tests {fail}{example}.",
     "Something in this environment broke {project}: running its tests in {workdir} (`{command}`) now gives "
-    "{n_fail} failures out of {n_total}{example}.",
-    "After some maintenance on this machine, {n_fail} of the {n_total} tests of {project} (in {workdir}) fail, "
+    "{n_fail} {failures} out of {n_total}{example}.",
+    "After some maintenance on this machine, {n_fail} of the {n_total} tests of {project} (in {workdir}) {fail}, "
     "although nobody touched the project's code{example}.",
-    "Our CI image for {project} is broken: {n_fail} of {n_total} tests fail when we run `{command}` in "
+    "Our CI image for {project} is broken: {n_fail} of {n_total} tests {fail} when we run `{command}` in "
     "{workdir}{example}.",
 )
 _CLOSINGS = (
@@ -72,8 +72,10 @@ def write_statement(
     )
     short_command = re.sub(r"\s+", " ", short_command)
     fields = dict(
-        project=project, workdir=workdir, command=short_command, n_fail=len(fail_to_pass), n_total=n_total
-    )
+        project=project, workdir=workdir, command=short_command, n_fail=len(fail_to_pass), n_total=n_total,
+        fail="fails" if len(fail_to_pass) == 1 else "fail",
+        failures="failure" if len(fail_to_pass) == 1 else "failures",
+    )  # fmt: skip
     text = rng.choice(_OPENINGS).format(example=example, **fields)
     if len(fail_to_pass) == n_total:
         text += " In fact not a single test passes."
