@@ -71,10 +71,10 @@ def write_statement(
         command.split("--junitxml")[0].replace("-p no:cacheprovider", "").replace(" -q ", " ").strip()
     )
     short_command = re.sub(r"\s+", " ", short_command)
+    one = len(fail_to_pass) == 1
     fields = dict(
         project=project, workdir=workdir, command=short_command, n_fail=len(fail_to_pass), n_total=n_total,
-        fail="fails" if len(fail_to_pass) == 1 else "fail",
-        failures="failure" if len(fail_to_pass) == 1 else "failures",
+        fail="fails" if one else "fail", failures="failure" if one else "failures",
     )  # fmt: skip
     text = rng.choice(_OPENINGS).format(example=example, **fields)
     if len(fail_to_pass) == n_total:

@@ -34,16 +34,15 @@ def build_broken_image(
     with tempfile.TemporaryDirectory(prefix="cligym-task-") as tmp:
         context = Path(tmp)
         (context / "Dockerfile").write_text(dockerfile, encoding="utf-8")
-        if files and files.is_dir():
+        has_files = bool(files and files.is_dir())
+        if has_files:
             shutil.copytree(files, context / "files")
         image = f"{repo}:{content_hash([context], gold_id)}"
         if image_exists(image):
             return image
         # One RUN and no files (what the inverters write): run it and load the diff as the layer, a few times
         # faster than `docker build` on drivers without native diffs (runtime/layers.py).
-        command = (
-            None if (files and files.is_dir()) or LAYER_COMMIT == "docker" else single_run_command(dockerfile)
-        )
+        command = None if has_files or LAYER_COMMIT == "docker" else single_run_command(dockerfile)
         if command is None or run_as_layer(gold_image, command, image) is None:
             # No labels: each LABEL is one more layer commit, and the repo name says what the image is.
             build_image(context, image, buildargs={"CLIGYM_GOLD_IMAGE": gold_image}, what="broken image")

@@ -59,9 +59,8 @@ class SourceGuard:
     def changes(self) -> list[str]:
         """Paths added, removed or changed since the snapshot."""
         after = source_manifest(self.container, self.workdir) if self._manifest is not None else None
-        if (
-            after is None
-        ):  # listing worked before but not now (no diff base): everything in docker diff is new
+        if after is None:
+            # No listing: docker diff, less what it showed at the snapshot (nothing if the listing worked then).
             return sorted(docker_diff_paths(self.container, self.workdir) - (self._diff_base or set()))
         before = self._manifest
         return sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))

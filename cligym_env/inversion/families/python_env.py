@@ -234,7 +234,7 @@ class RemovedStdlibModule(FaultFamily):
         stdlib = ctx.probe.stdlib
         wanted = set(ctx.probe.runtime.get("modules", []))
         names = [c for c in self.CANDIDATES if not wanted or c.split("/")[0].removesuffix(".py") in wanted]
-        scoped = set(TestScopedStdlibModule().targets(ctx))  # that family's, not this one's
+        scoped = set(ctx.probe.test_scoped.values())  # removed-test-scoped-stdlib-module's targets
         return [t for t in [f"{stdlib}/{c}" for c in names] + list(ctx.probe.dynload) if t not in scoped]
 
     def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault | None:
@@ -244,8 +244,9 @@ class RemovedStdlibModule(FaultFamily):
 
 
 class TestScopedStdlibModule(RemovedStdlibModule):
-    """Aimed by parsing the tests: a standard-library module that only some test files import (not conftest.py,
-    not the project's code), so that only the tests in those files fail and the rest of the suite passes."""
+    """Aimed by parsing the project: a standard-library module that its code or tests import only inside
+    functions (never at module level, and the test runner does not load it; `Probe.test_scoped`), so that only
+    the tests that reach those functions fail and the rest of the suite passes."""
 
     name = "removed-test-scoped-stdlib-module"
     direction = "delete a standard-library module that only some of the test files import"
