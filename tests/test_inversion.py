@@ -24,9 +24,9 @@ from cligym_env.gold import load_gold
 from cligym_env.inversion import validate
 from cligym_env.inversion.families import ALL_FAMILIES, BY_NAME
 from cligym_env.inversion.families.base import Fault, FaultFamily
-from cligym_env.inversion.feedback import Feedback, fault_to_dict
+from cligym_env.inversion.feedback import RECENT_SINGLES, Feedback, fault_to_dict
 from cligym_env.inversion.generate import Budget, Generator
-from cligym_env.inversion.heuristic import HeuristicInverter
+from cligym_env.inversion.heuristic import COMPOSITE_SHARE, MAX_COMPOSITE_SHARE, HeuristicInverter
 from cligym_env.inversion.pipeline import GoldWorkspace, Proposal, Rejection, run_attempt
 from cligym_env.inversion.statement import leaks, write_statement
 from cligym_env.inversion.validate import build_task_image, validate_task
@@ -344,6 +344,22 @@ def test_feedback_steers_families_and_composes_validated_faults() -> None:
     feedback.observe(_entry(4, None, "accepted", family=proposal.family, signature=proposal.signature))
     assert feedback.counts("g", dep.family) == (1, 1)  # a composite is no evidence about one family
     assert inverter._composite("g", random.Random(1), feedback) is None  # the only pair is taken
+    # Composites take over from single faults once those stop flipping tests on a gold.
+    assert feedback.single_rate("g") is None and inverter.share("g", feedback) == 1.0
+    steady = HeuristicInverter()
+    assert steady.share("g", feedback) == COMPOSITE_SHARE  # too few single attempts to judge
+    for i in range(RECENT_SINGLES):
+        feedback.observe(
+            _entry(10 + i, Fault("f", "config", f"t{i}", ("a",), ("b",), "s"), "rejected", "no-flip")
+        )
+    assert feedback.single_rate("g") == 1 / (RECENT_SINGLES + 2)
+    assert (
+        steady.share("g", feedback) == MAX_COMPOSITE_SHARE
+        and steady.share("other-gold", feedback) == COMPOSITE_SHARE
+    )
+    for i in range(RECENT_SINGLES):
+        feedback.observe(_entry(30 + i, Fault("f", "config", f"u{i}", ("a",), ("b",), "s"), "accepted"))
+    assert steady.share("g", feedback) == COMPOSITE_SHARE  # single faults win again: the least share
     # Parts that fail every test mask each other: composites prefer at most one of them.
     tmp = Fault(
         "broken-tmp-directory", "file-system", "/tmp:file", ("rm -rf /tmp && touch /tmp",), ("z",), "s"

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import threading
-from collections import defaultdict
+from collections import defaultdict, deque
 
 from cligym_env.inversion.families.base import Fault
 
@@ -29,6 +29,8 @@ DETERMINISTIC_REJECTIONS = frozenset(
     {"no-flip", "touched-source", "break-failed", "repair-failed", "build-failed", "flaky", "near-duplicate"}
 )
 PRIOR_STRENGTH = 2.0
+RECENT_SINGLES = 12
+"""Single-fault attempts per gold that `single_rate` looks back on (early singles win more than late ones)."""
 
 
 @dataclasses.dataclass
@@ -46,6 +48,7 @@ class Feedback:
         self._family: dict[str, _Rate] = defaultdict(_Rate)
         self._tried: set[tuple[str, str]] = set()
         self._validated: dict[str, list[tuple[Fault, int]]] = defaultdict(list)
+        self._recent: dict[str, deque[bool]] = defaultdict(lambda: deque(maxlen=RECENT_SINGLES))
 
     def observe(self, entry: dict) -> None:
         """Take in one journal entry (see `Generator.attempt`)."""
@@ -60,6 +63,7 @@ class Feedback:
                 for rate in (self._rates[(gold, family)], self._family[family]):
                     rate.tried += 1
                     rate.accepted += status == "accepted"
+                self._recent[gold].append(status == "accepted")
             fault = entry.get("fault")
             if status == "accepted" and fault:
                 self._validated[gold].append((fault_from_dict(fault), int(entry.get("fail_to_pass") or 0)))
@@ -80,6 +84,14 @@ class Feedback:
             sizes = [(fault.signature, n) for fault, n in self._validated.get(gold, ())]
         most = max((n for _, n in sizes), default=0)
         return {signature for signature, n in sizes if most and n >= 0.99 * most}
+
+    def single_rate(self, gold: str) -> float | None:
+        """Acceptance of the last single-fault attempts on `gold` (Laplace-smoothed), None before 4 of them: once
+        a gold's cheap single faults are used up most new ones flip nothing, while composites of validated parts
+        still mostly become tasks."""
+        with self._lock:
+            recent = list(self._recent.get(gold, ()))
+        return (sum(recent) + 1) / (len(recent) + 2) if len(recent) >= 4 else None
 
     def sample_rate(self, gold: str, family: str, rng: random.Random) -> float:
         """A draw from the posterior of the family's acceptance on `gold` (Beta; prior from all golds)."""

@@ -4,7 +4,8 @@ A proposal is either one fault, from a family drawn by Thompson sampling over wh
 gold accepted (see `feedback.py`; each draw is divided by 1 + the tasks the family already made on the gold, so
 a family that always works does not crowd out the others), or a composite of 2-3 faults that each already
 became a task on this gold on their own, from distinct families: every part breaks tests by itself, so the
-repair needs all of them.
+repair needs all of them. Composites are at least `composite_share` of the proposals, more on a gold whose
+recent single faults flipped nothing (its cheap wins are used up).
 Random multi-fault proposals were tried first and almost never survived (one part masks the others, or a part
 breaks nothing and is dropped as a decoy), which is why composites are built from validated parts.
 """
@@ -19,7 +20,9 @@ from cligym_env.inversion.feedback import Feedback
 from cligym_env.inversion.pipeline import GoldWorkspace, Proposal
 
 COMPOSITE_SHARE = 0.4
-"""Share of proposals that are composites, on a gold with validated faults from two families or more."""
+"""Least share of proposals that are composites, on a gold with validated faults from two families or more."""
+MAX_COMPOSITE_SHARE = 0.85
+"""Most share of composites: the share follows 1 - the gold's recent single-fault acceptance between the two."""
 COMPOSITE_SIZES = {2: 0.75, 3: 0.25}
 COMPOSITE_TRIES = 10
 """Random draws of parts for a composite that prefers at most one all-failing part, then as many unrestricted."""
@@ -60,11 +63,19 @@ class HeuristicInverter:
     ) -> Proposal | None:
         """A proposal not tried on this gold before, or None if this gold has nothing new to offer."""
         feedback = feedback or Feedback()
-        if rng.random() < self.composite_share:
+        if rng.random() < self.share(ws.gold.name, feedback):
             proposal = self._composite(ws.gold.name, rng, feedback)
             if proposal is not None:
                 return proposal
         return self._single(ws, rng, feedback)
+
+    def share(self, gold: str, feedback: Feedback) -> float:
+        """Chance that the next proposal on `gold` is a composite: the configured share, raised towards
+        `MAX_COMPOSITE_SHARE` as single faults stop flipping tests there (a share of 0 or 1 is kept as given)."""
+        rate = feedback.single_rate(gold)
+        if rate is None or self.composite_share in (0.0, 1.0):
+            return self.composite_share
+        return max(self.composite_share, min(MAX_COMPOSITE_SHARE, 1.0 - rate))
 
     def _single(self, ws: GoldWorkspace, rng: random.Random, feedback: Feedback) -> Proposal | None:
         gold = ws.gold.name

@@ -249,7 +249,7 @@ class TestScopedStdlibModule(RemovedStdlibModule):
     the tests that reach those functions fail and the rest of the suite passes."""
 
     name = "removed-test-scoped-stdlib-module"
-    direction = "delete a standard-library module that only some of the test files import"
+    direction = "delete a standard-library module that the code imports only inside functions, so only some tests fail"
     __test__ = False  # not a pytest class, whatever its name says
 
     def targets(self, ctx: Context) -> list[str]:
@@ -260,7 +260,8 @@ class TestScopedStdlibModule(RemovedStdlibModule):
         return self.deleted_packaged_file(
             ctx,
             target,
-            "Some test modules fail to import a standard module, while the rest of the suite runs.",
+            "Tests fail where the code imports a standard-library module at run time, not when the test files "
+            "load.",
         )
 
 
