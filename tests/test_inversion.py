@@ -208,7 +208,8 @@ def test_killed_generate_resumes_without_loss_or_duplicates(tmp_path: Path) -> N
     assert first, "the first run finished no attempt before it was killed"
     removed = gc(labels={PROCESS_LABEL: killed_id})  # what the killed run left behind, as `cligym gc` would
     assert removed >= 1, "the killed run was mid-attempt: its container should have been left behind"
-    rerun = _generate(tmp_path, 2, f"rerun-{secrets.token_hex(4)}")
+    rerun_id = f"rerun-{secrets.token_hex(4)}"
+    rerun = _generate(tmp_path, 2, rerun_id)
     assert rerun.wait(timeout=900) == 0, rerun.stderr.read()
     entries = [json.loads(line) for line in journal.read_text().splitlines()]
     keys = [(e["gold"], e["index"]) for e in entries]
@@ -219,10 +220,9 @@ def test_killed_generate_resumes_without_loss_or_duplicates(tmp_path: Path) -> N
     signatures = [t.spec.signature for t in tasks]
     assert len(signatures) == len(set(signatures)) and len(tasks) >= min(3, len(tasks))
     assert not list(tmp_path.glob(".*.partial"))
-    # The containers of the killed process are labelled: clean them here, as `cligym gc` would.
-    subprocess.run(
-        [sys.executable, "-m", "cligym_env.cli", "gc"], cwd=ROOT, capture_output=True, env=os.environ | {}
-    )
+    # A run that ends removes its own containers. Only this test's processes are cleaned: an unscoped
+    # `cligym gc` here would remove the containers of any other cligym process on this daemon.
+    assert gc(labels={PROCESS_LABEL: rerun_id}) == 0, "the finished rerun left containers behind"
 
 
 def _solving_script(messages: list[dict], number: int) -> str | int:
@@ -374,6 +374,19 @@ def test_feedback_steers_families_and_composes_validated_faults() -> None:
         f"{exe.signature}+{dep.signature}",
         f"{tmp.signature}+{dep.signature}",
     }
+
+
+@pytest.mark.slow
+def test_workspace_queries_survive_their_container_being_removed() -> None:
+    ws = GoldWorkspace(load_gold("python-slugify"))
+    try:
+        assert ws.query("pwd").strip() == "/testbed"
+        first = ws._query
+        remove_container(first)  # what `cligym gc` in another process does to a long generate run
+        assert ws.query("pwd").strip() == "/testbed"
+        assert ws._query is not None and ws._query.id != first.id
+    finally:
+        ws.close()
 
 
 @pytest.mark.slow

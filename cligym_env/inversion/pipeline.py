@@ -95,10 +95,18 @@ class GoldWorkspace:
         self.context = Context(self.probe, self.query)
 
     def query(self, command: str) -> str:
-        """Run a read-only command in the pristine container (started on first use)."""
+        """Run a read-only command in the pristine container: started on first use, and again if something
+        outside removed it (`cligym gc`, a test run cleaning up), so a long `generate` run goes on."""
+        try:
+            return exec_once(self._pristine(), command, timeout=60).output
+        except docker.errors.NotFound:
+            self._query = None
+            return exec_once(self._pristine(), command, timeout=60).output
+
+    def _pristine(self):
         if self._query is None:
             self._query = start_container(self.image, workdir=self.gold.spec.workdir)
-        return exec_once(self._query, command, timeout=60).output
+        return self._query
 
     def close(self) -> None:
         if self._query is not None:
