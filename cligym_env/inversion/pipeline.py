@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 import docker.errors
+from docker.models.containers import Container
 
 from cligym_env.errors import BuildError, CligymError
 from cligym_env.gold import Gold, GoldRecord
@@ -103,7 +104,7 @@ class GoldWorkspace:
             self._query = None
             return exec_once(self._pristine(), command, timeout=60).output
 
-    def _pristine(self):
+    def _pristine(self) -> Container:
         if self._query is None:
             self._query = start_container(self.image, workdir=self.gold.spec.workdir)
         return self._query
