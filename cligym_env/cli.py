@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -23,6 +24,26 @@ base_app = typer.Typer(no_args_is_help=True, help="The offline base image.")
 gold_app = typer.Typer(no_args_is_help=True, help="Gold environments: real projects whose tests pass.")
 app.add_typer(base_app, name="base")
 app.add_typer(gold_app, name="gold")
+
+# Commands that start containers: before they do, containers of cligym processes that died are removed.
+STARTS_CONTAINERS = {"gold", "validate", "solve", "demo", "shell", "run", "generate", "tasks"}
+
+
+@app.callback()
+def _before_command(ctx: typer.Context) -> None:
+    """Remove the containers of ended cligym processes on this host before a command that starts its own
+    (what a killed process's watchdog could not: it was killed too). Without Docker, the command says so."""
+    if ctx.invoked_subcommand not in STARTS_CONTAINERS:
+        return
+    import contextlib
+
+    import docker.errors
+
+    from cligym_env.errors import DockerUnavailableError
+    from cligym_env.runtime.containers import reap_orphans
+
+    with contextlib.suppress(DockerUnavailableError, docker.errors.DockerException):  # the command reports it
+        reap_orphans()
 
 
 @base_app.command("build")
@@ -178,23 +199,45 @@ def gold_catalogue(
 @app.command("validate")
 def validate(
     tasks: Annotated[list[Path], typer.Argument(help="Task folders, or folders of task folders.")],
+    sample: Annotated[int | None, typer.Option(help="Validate a random sample of this many tasks.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the sample.")] = 0,
+    workers: Annotated[int, typer.Option(help="Tasks validated at once.")] = 1,
+    retire: Annotated[
+        Path | None,
+        typer.Option(
+            help="Re-check tasks against the trusted harness: a task whose broken image still fails some of its "
+            "FAIL_TO_PASS tests is rewritten to what really fails (lists and statement); one that fails none "
+            "(what failed was the old harness, not the project) is moved into this folder with a RETIRED.md."
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Rebuild each task; FAIL_TO_PASS must fail, PASS_TO_PASS pass, and solution.sh must repair both."""
-    from cligym_env.inversion.validate import validate_task
+    from concurrent.futures import ThreadPoolExecutor
+
+    from cligym_env.inversion.validate import refresh_task, retire_task, validate_task
     from cligym_env.task import list_tasks
 
     found = [t for path in tasks for t in list_tasks(path)]
     if not found:
         raise CligymError(f"no task folders (with task.yaml) in {', '.join(map(str, tasks))}")
+    if sample is not None:
+        found = random.Random(seed).sample(found, min(sample, len(found)))
     results = []
-    for task in found:
-        res = validate_task(task, progress=_say)
-        results.append({"id": task.id, "ok": res.ok, "problems": res.problems, "seconds": res.seconds})
-        mark = "[green]ok[/green]" if res.ok else "[red]FAILED[/red]"
-        _emit(None, False, f"{mark} {task.id} ({res.seconds}s)" + "".join(f"\n  - {p}" for p in res.problems))
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for task, res in zip(found, pool.map(lambda t: validate_task(t, progress=_say), found), strict=True):
+            refreshed = retire is not None and refresh_task(task, res)
+            retired = (
+                retire is not None and not refreshed and res.broken_passes and retire_task(task, retire, res)
+            )
+            results.append({"id": task.id, "ok": res.ok, "problems": res.problems, "seconds": res.seconds,
+                            "retired": bool(retired), "refreshed": refreshed})  # fmt: skip
+            mark = ("[green]ok[/green]" if res.ok else "[yellow]REWRITTEN[/yellow]" if refreshed
+                    else "[yellow]RETIRED[/yellow]" if retired else "[red]FAILED[/red]")  # fmt: skip
+            problems = "".join(f"\n  - {p}" for p in res.problems)
+            _emit(None, False, f"{mark} {task.id} ({res.seconds}s){problems}")
     _emit(results, as_json)
-    if not all(r["ok"] for r in results):
+    if not all(r["ok"] or r["retired"] or r["refreshed"] for r in results):
         raise typer.Exit(1)
 
 
@@ -298,11 +341,22 @@ def shell(task: Annotated[Path, typer.Argument(help="A task folder.")]) -> None:
 
 
 @app.command("gc")
-def gc(as_json: JsonOpt = False) -> None:
-    """Remove every container and network this project started."""
+def gc(
+    orphans: Annotated[
+        bool,
+        typer.Option(
+            "--orphans",
+            help="Only those of cligym processes on this host that have ended (safe while others run).",
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove every container and network this project started (any process's, running or not), or with
+    --orphans only those whose process has ended."""
     from cligym_env.runtime.containers import gc as remove_all
+    from cligym_env.runtime.containers import reap_orphans
 
-    n = remove_all()
+    n = reap_orphans() if orphans else remove_all()
     _emit({"removed": n}, as_json, f"removed {n} containers/networks")
 
 

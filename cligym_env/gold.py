@@ -93,7 +93,7 @@ class GoldSpec(BaseModel):
 
     name: str = Field(pattern=NAME_PATTERN)
     """Short lowercase name, also the folder name and the image name `cligym/gold-<name>`."""
-    description: str = Field(min_length=1)
+    description: str = Field(min_length=1, max_length=2 << 10)  # bounds: see TaskSpec
     """One line on what the project is."""
     language: str = "python"
     """Main language of the project (for the catalogue and fault families)."""
@@ -110,7 +110,7 @@ class GoldSpec(BaseModel):
     """Extra Debian packages installed in a layer under the gold (downloaded on the host, kept offline)."""
     workdir: str = "/testbed"
     """Absolute path of the project's source tree in the image; test commands run here."""
-    test_command: str = Field(min_length=1)
+    test_command: str = Field(min_length=1, max_length=16 << 10)
     """Shell command (run with `bash -lc` in `workdir`) that runs the tests and writes `results.path`."""
     results: ResultsSpec = Field(default_factory=ResultsSpec)
     """Where and how test results are written."""

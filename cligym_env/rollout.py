@@ -173,22 +173,27 @@ def play_episode(
         messages.append(
             {
                 "role": "user",
-                "content": observation_message(info["output"], info["exit_code"], info["timed_out"]),
+                "content": observation_message(
+                    info["output"], info.get("exit_code"), info.get("timed_out", False)
+                ),
             }
         )
     tests = info.get("tests") if error is None else None
-    resolved = bool(tests and tests.get("resolved"))
+    resolved = bool(tests and tests.get("resolved")) and reward == 1.0
+    if info.get("error") and error is None:  # the agent broke its own container: played, reward 0
+        reason = "env_error"
     return {
         "reward": 1.0 if resolved else 0.0, "resolved": resolved, "tests": tests, "messages": messages,
         "steps": steps, "n_steps": len(steps), "wall_seconds": round(time.monotonic() - start, 2),
-        "stop": reason, "error": error, "usage": usage,
+        "stop": reason, "error": error, "env_error": info.get("error"), "integrity": info.get("integrity"),
+        "usage": usage,
     }  # fmt: skip
 
 
 def _step_record(command: str, info: dict) -> dict:
     return {
-        "command": command, "output": info["output"], "exit_code": info["exit_code"],
-        "seconds": round(info["seconds"], 3), "timed_out": info["timed_out"],
+        "command": command, "output": info["output"], "exit_code": info.get("exit_code"),
+        "seconds": round(info.get("seconds", 0.0), 3), "timed_out": info.get("timed_out", False),
     }  # fmt: skip
 
 
@@ -233,7 +238,7 @@ def run_rollouts(config: RunConfig, progress: bool = True, stop: threading.Event
 
     import cligym_env  # noqa: F401  (registers the environments)
     from agents.registry import make_policy
-    from cligym_env.inversion.validate import build_task_image
+    from cligym_env.task_image import build_task_image
 
     tasks = select_tasks(config.tasks, config.split, config.test_fraction, config.limit)
     make_policy(config.agent, tasks[0], **config.options)  # an unknown agent fails here, once

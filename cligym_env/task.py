@@ -70,11 +70,13 @@ class TaskSpec(BaseModel):
     """Unique id, also the folder name."""
     gold: str
     """Name of the gold environment it was inverted from."""
-    title: str = Field(min_length=1)
+    # Text bounds: generous (the longest of 2,001 tasks: title 193, instruction 465, hint 283, test_command
+    # 354 characters), so that only a broken or hostile spec is refused, never a real one.
+    title: str = Field(min_length=1, max_length=1 << 10)  # composite titles name every fault: leave room
     """A short title (for listings and for the inverter's diversity prompt)."""
-    instruction: str = Field(min_length=1)
+    instruction: str = Field(min_length=1, max_length=64 << 10)
     """The problem statement: the symptom a user sees, never the cause or the fix."""
-    hint: str | None = None
+    hint: str | None = Field(None, max_length=4 << 10)
     """Optional hint appended to the instruction (the `.hard` variant drops it)."""
     fault_family: str
     """The fault family that made it (see `cligym_env.inversion`)."""
@@ -89,7 +91,7 @@ class TaskSpec(BaseModel):
     pass_to_pass: list[str] = Field(default_factory=list)
     """Tests that pass in both and must keep passing."""
     workdir: str = "/testbed"
-    test_command: str
+    test_command: str = Field(max_length=16 << 10)
     results: ResultsSpec = Field(default_factory=ResultsSpec)
     network: bool = False
     max_steps: int = Field(30, gt=0, le=1000)

@@ -29,9 +29,17 @@ from cligym_env.inversion.generate import Budget, Generator
 from cligym_env.inversion.heuristic import COMPOSITE_SHARE, MAX_COMPOSITE_SHARE, HeuristicInverter
 from cligym_env.inversion.pipeline import GoldWorkspace, Proposal, Rejection, run_attempt
 from cligym_env.inversion.statement import leaks, write_statement
-from cligym_env.inversion.validate import build_task_image, validate_task
-from cligym_env.runtime.containers import PROCESS_LABEL, exec_once, gc, remove_container, start_container
+from cligym_env.inversion.validate import validate_task
+from cligym_env.runtime.containers import (
+    GROUP_LABEL,
+    docker_client,
+    exec_once,
+    gc,
+    remove_container,
+    start_container,
+)
 from cligym_env.task import Provenance, list_tasks, outcome_key
+from cligym_env.task_image import build_task_image
 from cligym_env.testing import TestReport
 from tests.llm_server import ScriptedChatServer, turns
 
@@ -206,8 +214,12 @@ def test_killed_generate_resumes_without_loss_or_duplicates(tmp_path: Path) -> N
     proc.wait()
     first = journal.read_text().splitlines()
     assert first, "the first run finished no attempt before it was killed"
-    removed = gc(labels={PROCESS_LABEL: killed_id})  # what the killed run left behind, as `cligym gc` would
-    assert removed >= 1, "the killed run was mid-attempt: its container should have been left behind"
+    # The killed run was mid-attempt; its watchdog removes what it left behind (CLIGYM_PROCESS_ID is its group).
+    client = docker_client()
+    deadline = time.monotonic() + 15
+    while client.containers.list(all=True, filters={"label": f"{GROUP_LABEL}={killed_id}"}, sparse=True):
+        assert time.monotonic() < deadline, "the killed run's containers outlived it by 15 s"
+        time.sleep(0.5)
     rerun_id = f"rerun-{secrets.token_hex(4)}"
     rerun = _generate(tmp_path, 2, rerun_id)
     assert rerun.wait(timeout=900) == 0, rerun.stderr.read()
@@ -222,7 +234,7 @@ def test_killed_generate_resumes_without_loss_or_duplicates(tmp_path: Path) -> N
     assert not list(tmp_path.glob(".*.partial"))
     # A run that ends removes its own containers. Only this test's processes are cleaned: an unscoped
     # `cligym gc` here would remove the containers of any other cligym process on this daemon.
-    assert gc(labels={PROCESS_LABEL: rerun_id}) == 0, "the finished rerun left containers behind"
+    assert gc(labels={GROUP_LABEL: rerun_id}) == 0, "the finished rerun left containers behind"
 
 
 def _solving_script(messages: list[dict], number: int) -> str | int:
@@ -438,3 +450,20 @@ def test_schedule_gives_slow_golds_fewer_rounds(tmp_path: Path) -> None:
         assert [i for g, i in pairs if g == "h11"] == list(range(13))
     finally:
         generator.close()
+
+
+@pytest.mark.slow
+def test_a_fault_that_breaks_only_the_reporting_is_rejected(tmp_path: Path) -> None:
+    """`tee` unusable on a TAP gold: the old harness piped the output through it, so every test "failed"; the
+    trusted harness keeps the output itself, so nothing flips and no task is made."""
+    ws = GoldWorkspace(load_gold("perl-try-tiny"))
+    try:
+        fault = Fault("executable-permission", "file-system", "/usr/bin/tee", ("chmod 0644 /usr/bin/tee",),
+                      ("chmod 0755 /usr/bin/tee",), "A program cannot be started.")  # fmt: skip
+        proposal = Proposal.from_faults([fault], "perl-try-tiny")
+        with pytest.raises(Rejection) as info:
+            run_attempt(ws, proposal, tmp_path, "try-tiny-tee", Provenance(inverter="test"), random.Random(0))
+        assert info.value.reason == "no-flip"
+        assert not list(tmp_path.iterdir())
+    finally:
+        ws.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import docker.errors
@@ -11,7 +10,6 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import cligym_env  # noqa: F401  (registers the environments)
-from cligym_env.gold import list_golds
 from cligym_env.runtime.containers import docker_client
 from cligym_env.task import load_task
 
@@ -111,15 +109,17 @@ def test_sync_vector_env_steps_two_envs() -> None:
         envs.close()
 
 
+# A fixed sample of generated tasks on golds whose tests take under 15 s, re-validated under the trusted
+# harness (`cligym validate tasks/generated --sample N` covers the rest; a test that played them all would grow
+# with the dataset, and a random draw would move whenever a task is added or retired).
+SAMPLE = ("xmltodict-b671d16583", "parse-b79bf71fd5", "tzlocal-40f3935597", "perl-try-tiny-a958c4db63")
+
+
 def _episode_sample() -> list[Path]:
-    """The hand-written tasks plus a fixed sample of generated ones on golds whose tests take under 15 s
-    (`cligym validate tasks/generated` covers every task; a test that played them all would grow with the
-    dataset)."""
+    """The hand-written tasks plus the fixed sample."""
     tasks = sorted(p for p in (ROOT / "tasks" / "generated").iterdir() if (p / "task.yaml").is_file())
     manual = [p for p in tasks if "inverter: manual" in (p / "task.yaml").read_text()]
-    fast = {g.name for g in list_golds() if (r := g.record()) is not None and r.test_seconds < 15}
-    generated = [p for p in tasks if p not in manual and load_task(p).spec.gold in fast]
-    return manual + random.Random(0).sample(generated, k=min(4, len(generated)))
+    return manual + [ROOT / "tasks" / "generated" / name for name in SAMPLE]
 
 
 TASK_DIRS = _episode_sample()

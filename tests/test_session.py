@@ -195,3 +195,80 @@ def test_profile_is_read_like_the_login_shell_tests_run_in(base_image):
         assert containers.exec_once(c, 'echo "$CLIGYM_FROM_PROFILE"', timeout=10).output == "yes\n"
     finally:
         containers.remove_container(c)
+
+
+# -- the disk limit and a container that goes away -------------------------------------------------------
+
+
+def test_disk_limit_interrupts_the_command_that_crosses_it(base_image):
+    limits = containers.ContainerLimits(disk=100 << 20)
+    with ContainerSession.start(base_image, limits=limits) as s:
+        assert s.disk_limit == 100 << 20
+        writer = (
+            "for i in $(seq 30); do head -c 10000000 /dev/zero >> /big; sleep 0.2; done; echo all-written"
+        )
+        result = s.run(writer, timeout=60)
+        assert result.disk_exceeded and not result.timed_out and not result.container_gone
+        assert "all-written" not in result.output and result.seconds < 8
+        assert "over its disk limit of 100 MiB: the command was interrupted" in result.output
+        size = int(s.run("stat -c %s /big").output)
+        assert 100_000_000 <= size < 300_000_000
+        after = s.run("rm -f /big; echo ok")
+        assert after.output == "ok\n" and not after.disk_exceeded
+
+
+def test_disk_limit_zero_is_not_watched(container):
+    with ContainerSession(container, disk_limit=0) as s:
+        assert s.run("echo ok").output == "ok\n" and not s.disk_limit
+
+
+def test_kill_1_stops_the_container_and_run_says_so(base_image):
+    with ContainerSession.start(base_image) as s:
+        result = s.run("kill 1; sleep 5", timeout=20)
+        assert result.container_gone and result.exit_code is None and not result.timed_out
+        assert "[cligym] the container is not running (state: exited)" in result.output
+        assert s.container_state() == "exited"
+        again = s.run("echo hi")
+        assert again.container_gone and again.exit_code is None and again.seconds < 5
+        assert s.run("echo hi").container_gone  # and again: the session stays usable, nothing raises
+
+
+def test_paused_container_then_unpaused(base_image):
+    with ContainerSession.start(base_image, workdir="/tmp") as s:
+        s.run("cd /etc")
+        s.container.pause()
+        try:
+            result = s.run("echo hi", timeout=1)
+            assert result.container_gone or result.timed_out
+            assert result.exit_code is None and s.container_state() == "paused"
+            assert "[cligym] the container is paused" in result.output
+            assert s.run("echo hi", timeout=1).container_gone
+        finally:
+            s.container.unpause()
+        after = s.run("echo back $PWD")
+        assert after.exit_code == 0 and after.output.startswith("back /etc\n") and after.shell_restarted
+        assert not after.container_gone
+        assert s.run("echo fine").output == "fine\n"
+
+
+@pytest.mark.parametrize("how", ["kill", "remove"])
+def test_container_killed_or_removed_from_outside(base_image, how):
+    with ContainerSession.start(base_image) as s:
+        assert s.run("echo up").output == "up\n"
+        if how == "kill":
+            s.container.kill()
+        else:
+            containers.remove_container(s.container)
+        result = s.run("echo hi", timeout=5)
+        assert result.container_gone and result.exit_code is None
+        assert s.container_state() == ("exited" if how == "kill" else "removed")
+        assert how in ("kill", "remove") and s.run("true").container_gone
+
+
+def test_no_shell_can_start_is_container_gone(base_image):
+    with ContainerSession.start(base_image) as s:
+        s.run("mv /bin/bash /bin/bash.gone; mv /usr/bin/bash /usr/bin/bash.gone 2>/dev/null; exit 0")
+        result = s.run("echo hi")
+        assert result.container_gone and result.exit_code is None
+        assert "no shell could be started" in result.output
+        assert s.container_state() == "running"

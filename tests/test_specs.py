@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import pytest
+import yaml
 
+from cligym_env import specs
 from cligym_env.errors import SpecError
 from cligym_env.gold import GoldSpec, default_gold_root, list_golds, load_gold
 from cligym_env.task import Task, dockerfile_text, list_tasks, load_task, single_run_command
@@ -132,3 +135,40 @@ def test_dockerfile_text_groups_commands_into_run(tmp_path: Path) -> None:
     assert single_run_command(one) == "rm -f /usr/bin/less  && chmod 0600 /usr/bin/perl"
     assert single_run_command(one.replace("RUN rm", 'RUN ["rm"')) is None  # exec form
     assert single_run_command("FROM x\nRUN true\n") is None
+
+
+def test_oversized_text_field_names_file_and_field(tmp_path: Path) -> None:
+    if not TASK_DIRS:
+        pytest.skip("no tasks generated yet")
+    task = tmp_path / TASK_DIRS[0].name
+    shutil.copytree(TASK_DIRS[0], task)
+    spec = task / "task.yaml"
+    data = yaml.safe_load(spec.read_text())
+    data["instruction"] = "x" * 10_000_000
+    spec.write_text(yaml.safe_dump(data))
+    started = time.monotonic()
+    with pytest.raises(SpecError) as info:
+        load_task(task)
+    message = str(info.value)
+    assert str(spec) in message and "field 'instruction'" in message and "at most 65536" in message
+    assert time.monotonic() - started < 10
+
+
+def test_oversized_spec_file_is_refused_before_it_is_read(tmp_path: Path, monkeypatch) -> None:
+    gold = _copy_gold(tmp_path)
+    spec = gold / "gold.yaml"
+    monkeypatch.setattr(specs, "MAX_SPEC_BYTES", 1000)
+    spec.write_text(spec.read_text() + "# padding\n" * 200)
+    with pytest.raises(SpecError, match=rf"{spec}: \d+ bytes, more than a spec may have \(1000\)"):
+        load_gold(gold)
+    spec.unlink()
+    spec.symlink_to("/dev/zero")  # no size, and no end: still refused after MAX_SPEC_BYTES + 1 bytes
+    with pytest.raises(SpecError, match="1001 bytes, more than a spec may have"):
+        load_gold(gold)
+
+
+def test_spec_that_is_not_utf8_is_reported(tmp_path: Path) -> None:
+    gold = _copy_gold(tmp_path)
+    (gold / "gold.yaml").write_bytes(b"name: caf\xe9\n")
+    with pytest.raises(SpecError, match="not valid UTF-8"):
+        load_gold(gold)

@@ -151,6 +151,7 @@ class InvertEnv(gym.Env[str, str]):
         report = run_tests(self._session.container, spec.test_command, results_path=spec.results.path,
                            results_format=spec.results.format, workdir=spec.workdir, timeout=spec.test_timeout)  # fmt: skip
         self._guard.snapshot()  # what the tests wrote is theirs, not the agent's
+        self._session.new_shell()  # the test run stopped every process in the container, the shell too
         flipped = [t for t in self.targets if report.status_of(t) is not Outcome.PASSED]
         score = -1.0 if touched else len(flipped) / max(len(self.targets), 1)
         text = (f"{len(flipped)} of {len(self.targets)} target tests fail now."

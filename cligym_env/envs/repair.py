@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
+import docker.errors
 import gymnasium as gym
+import requests.exceptions
 
 from cligym_env.envs.text import text_space, to_observation
-from cligym_env.inversion.validate import build_task_image, run_task_tests
+from cligym_env.errors import CligymError
+from cligym_env.harness import container_state
 from cligym_env.runtime.session import ContainerSession
 from cligym_env.task import Task, load_task
+from cligym_env.task_image import build_task_image, score_task_container
 
 SUBMIT = "submit"
 
@@ -36,14 +41,19 @@ class RepairEnv(gym.Env[str, str]):
     ## Rewards
     0.0 on every step except the one that runs the tests: 1.0 when every FAIL_TO_PASS and PASS_TO_PASS test
     passes, else 0.0. Partial credit (fraction of target tests passing) is in `info["tests"]["fraction"]`.
+    The tests run only after every process of the episode has been stopped, the project tree restored from the
+    task image, and changed code files and login variables checked against the healthy image; tampering scores
+    0.0 with the reasons in `info["integrity"]["violations"]` (see SECURITY.md).
 
     ## Starting State
     A new container of the task's broken image (networking off unless the task needs it, no privileges,
     memory/CPU/pids limits), a shell in the task's workdir.
 
     ## Episode End
-    Terminated: the agent sends `submit`. Truncated: `max_steps` commands were run (the tests run then too, and
-    the reward counts). Calling `step` after the end raises `RuntimeError`; call `reset`.
+    Terminated: the agent sends `submit`, or the episode broke its own container (it stopped, was paused or
+    killed, or went over its disk limit): then the reward is 0.0 and `info["error"]` says why. Truncated:
+    `max_steps` commands were run (the tests run then too, and the reward counts). No agent action raises;
+    calling `step` after the end raises `RuntimeError`; call `reset`.
 
     ## Arguments
     ```python
@@ -56,7 +66,8 @@ class RepairEnv(gym.Env[str, str]):
     - `render_mode="ansi"`: `render()` returns the transcript so far.
 
     `info` after a step: `exit_code`, `seconds`, `timed_out`, `truncated_output`, `shell_restarted`, `output`,
-    `step`; after the tests: `tests` (resolved, fraction, counts, still failing), `test_seconds`.
+    `step`; after the tests: `tests` (resolved, fraction, counts, still failing), `test_seconds`, `integrity`
+    (violations, what was restored); `error` when the episode ended abnormally.
     """
 
     metadata = {"render_modes": ["ansi"]}
@@ -83,8 +94,10 @@ class RepairEnv(gym.Env[str, str]):
         self.max_observation_length = max(max_observation_length, output_cap + 256)
         self.action_space = text_space(max_command_length, min_length=1)
         self.observation_space = text_space(self.max_observation_length)
+        self.max_command_length = max_command_length
         self._image: str | None = None
         self._session: ContainerSession | None = None
+        self._since = 0.0
         self._steps = 0
         self._done = False
         self._transcript: list[str] = []
@@ -95,6 +108,7 @@ class RepairEnv(gym.Env[str, str]):
         if self._image is None:
             self._image = build_task_image(self.task)
         spec = self.task.spec
+        self._since = time.time()  # files changed after this were changed by the episode (see harness)
         self._session = ContainerSession.start(
             self._image,
             network=spec.network,
@@ -117,8 +131,18 @@ class RepairEnv(gym.Env[str, str]):
             self._transcript.append("$ submit\n")
             return self._finish(terminated=True, info={"step": self._steps})
         self._steps += 1
-        result = self._session.run(action, timeout=self.command_timeout)
-        self._transcript.append(f"$ {action}\n{result.output}")
+        if len(action) > self.max_command_length:
+            note = f"[cligym] command not run: {len(action)} characters (at most {self.max_command_length})\n"
+            return self._observe(
+                action, note, {"step": self._steps, "exit_code": None, "error": note.strip()}
+            )
+        try:
+            result = self._session.run(action, timeout=self.command_timeout)
+        except (CligymError, OSError, docker.errors.APIError, requests.exceptions.RequestException) as exc:
+            return self._abort(action, f"the container could not run the command: {exc}")
+        if getattr(result, "container_gone", False) or getattr(result, "disk_exceeded", False):
+            why = "went over its disk limit" if getattr(result, "disk_exceeded", False) else "stopped"
+            return self._abort(action, f"the container {why}", result.output)
         info = {
             "step": self._steps,
             "exit_code": result.exit_code,
@@ -128,25 +152,65 @@ class RepairEnv(gym.Env[str, str]):
             "shell_restarted": result.shell_restarted,
             "output": result.output,
         }
-        observation = to_observation(result.output, self.max_observation_length)
+        return self._observe(action, result.output, info)
+
+    def _observe(self, action: str, output: str, info: dict) -> tuple[str, float, bool, bool, dict]:
+        """A step's return: its output, and the tests when it was the last step allowed."""
+        self._transcript.append(f"$ {action}\n{output}")
+        observation = to_observation(output, self.max_observation_length)
         if self._steps >= self.max_steps:
             _, reward, _, _, info = self._finish(terminated=False, info=info)
             return observation, reward, False, True, info
         return observation, 0.0, False, False, info
 
-    def _finish(self, *, terminated: bool, info: dict) -> tuple[str, float, bool, bool, dict]:
-        """Run the task's tests in the episode's container and score them."""
-        assert self._session is not None
-        report = run_task_tests(self.task, self._session.container)
-        score = report.score(self.task.spec.fail_to_pass, self.task.spec.pass_to_pass)
+    def _abort(self, action: str, why: str, output: str = "") -> tuple[str, float, bool, bool, dict]:
+        """End the episode without tests: the agent broke its own container. Reward 0, `info["error"]`."""
+        if self._session is not None:
+            state = container_state(self._session.container)
+            why += "" if state == "running" else f" (the container is {state})"
+        text = f"{output}[cligym] episode over: {why}; reward 0.0\n"
+        self._transcript.append(f"$ {action}\n{text}")
         self._done = True
-        reward = 1.0 if score.resolved else 0.0
-        info = {**info, "tests": score.as_dict(), "test_seconds": report.seconds, "test_error": report.error}
-        summary = (
-            f"Tests: {'all target tests pass' if score.resolved else 'some target tests still fail'} "
-            f"(FAIL_TO_PASS {score.as_dict()['fail_to_pass']}, PASS_TO_PASS {score.as_dict()['pass_to_pass']}). "
-            f"Reward {reward:.1f}."
+        self._close_session()
+        info = {
+            "step": self._steps,
+            "exit_code": None,
+            "output": text,
+            "error": why,
+            "tests": None,
+            "integrity": None,
+        }
+        return to_observation(text, self.max_observation_length), 0.0, True, False, info
+
+    def _finish(self, *, terminated: bool, info: dict) -> tuple[str, float, bool, bool, dict]:
+        """Score the episode's container (see `harness.score_container`) and end the episode."""
+        assert self._session is not None and self._image is not None
+        verdict = score_task_container(
+            self.task, self._session.container, since=self._since, image=self._image
         )
+        self._done = True
+        self._close_session()  # the container was restarted for scoring: its shell is gone
+        report = verdict.report
+        score = report.score(self.task.spec.fail_to_pass, self.task.spec.pass_to_pass)
+        reward = 1.0 if score.resolved and verdict.error is None and not verdict.violations else 0.0
+        info = {
+            **info,
+            "tests": score.as_dict(),
+            "test_seconds": report.seconds,
+            "test_error": report.error,
+            "integrity": verdict.info(),
+        }
+        if verdict.error:
+            info["error"] = verdict.error
+        counts = score.as_dict()
+        if verdict.error or verdict.violations:
+            summary = f"Tests not run: {report.error}. Reward 0.0."
+        else:
+            summary = (
+                f"Tests: {'all target tests pass' if score.resolved else 'some target tests still fail'} "
+                f"(FAIL_TO_PASS {counts['fail_to_pass']}, PASS_TO_PASS {counts['pass_to_pass']}). "
+                f"Reward {reward:.1f}."
+            )
         self._transcript.append(summary + "\n")
         return to_observation(summary, self.max_observation_length), reward, terminated, not terminated, info
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from cligym_env.errors import BuildError
 from cligym_env.runtime.base import DEFAULT_SUITE, OFFLINE_DEBS, debian_mirror, write_packages_index
 from cligym_env.runtime.cache import cache_dir
-from cligym_env.runtime.containers import LABEL, PROCESS_ID, PROCESS_LABEL, docker_client, read_file
+from cligym_env.runtime.containers import docker_client, ownership_labels, read_file
 from cligym_env.runtime.images import IMAGE_LABEL, build_image, content_hash, image_exists
 
 LAYER_RECIPE = "deb-layer-1"  # bump when the layer Dockerfile changes, so every layer is rebuilt
@@ -153,8 +153,9 @@ def _apt_options() -> list[str]:
 
 def read_image_file(image: str, path: str) -> bytes | None:
     """The file at `path` in `image` (None if absent), read from a created, never started container."""
-    labels = {LABEL: "1", PROCESS_LABEL: PROCESS_ID}
-    container = docker_client().containers.create(image, ["true"], labels=labels, network_disabled=True)
+    container = docker_client().containers.create(
+        image, ["true"], labels=ownership_labels(), network_disabled=True
+    )
     try:
         return read_file(container, path)
     finally:

@@ -61,7 +61,7 @@ def probe_runtime(gold: Gold, image: str) -> RuntimeProbe:
         exec_once(container, traced, timeout=spec.test_timeout * 3, workdir=spec.workdir)
         trace = (read_file(container, f"{PROBE_DIR}/trace") or b"").decode("utf-8", errors="replace")
         dump = f"cat {PROBE_DIR}/modules.* 2>/dev/null; true"
-        modules = exec_once(container, dump, timeout=30).output.split()
+        modules = exec_once(container, dump, timeout=30, output_cap=64 << 20).output.split()  # every module
         packages = _python_packages(container)
     finally:
         remove_container(container)

@@ -26,7 +26,16 @@ from cligym_env.inversion.families.base import Fault
 # Rejections that say something about the fault itself (they would happen again); the others (a Docker error,
 # a duplicate, a statement that leaked) say nothing about whether the fault works.
 DETERMINISTIC_REJECTIONS = frozenset(
-    {"no-flip", "touched-source", "break-failed", "repair-failed", "build-failed", "flaky", "near-duplicate"}
+    {
+        "no-flip",
+        "touched-source",
+        "break-failed",
+        "repair-failed",
+        "build-failed",
+        "flaky",
+        "near-duplicate",
+        "harness-only",
+    }
 )
 PRIOR_STRENGTH = 2.0
 RECENT_SINGLES = 12

@@ -19,9 +19,9 @@ from agents.protocol import PolicyError
 from cligym_env.inversion.families import ALL_FAMILIES
 from cligym_env.inversion.families.base import Fault
 from cligym_env.inversion.pipeline import GoldWorkspace, Proposal, Rejection
-from cligym_env.inversion.validate import run_task_tests
 from cligym_env.runtime.session import ContainerSession
 from cligym_env.task import CATEGORIES, Task
+from cligym_env.task_image import run_task_tests
 
 SYSTEM_PROMPT = f"""\
 You are a red-team engineer building repair exercises for terminal agents. You work as root in a container \
@@ -102,6 +102,7 @@ class LLMInverter:
                     return self._final(action.message, ws)
                 if action.command.strip() == "run_tests":
                     report = run_task_tests(probe_task, session.container)
+                    session.new_shell()  # the test run stopped every process, the shell too
                     failing = sorted(t for t in ws.record.passing if t not in report.passed)
                     observation = (
                         f"{len(failing)} of {len(ws.record.passing)} healthy tests fail now.\n"

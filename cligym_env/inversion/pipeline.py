@@ -21,10 +21,11 @@ from cligym_env.gold_image import build_gold
 from cligym_env.inversion.families.base import Context, Fault
 from cligym_env.inversion.probe import Probe, probe_gold
 from cligym_env.inversion.statement import leaks, write_statement
-from cligym_env.inversion.validate import build_broken_image, run_task_tests, tests_in_fresh_container
+from cligym_env.inversion.validate import tests_in_fresh_container
 from cligym_env.runtime.containers import docker_client, exec_once, remove_container, start_container
 from cligym_env.runtime.sourcetree import SourceGuard
 from cligym_env.task import Provenance, Task, TaskSpec, Timeouts, dockerfile_text, outcome_key, write_task
+from cligym_env.task_image import build_broken_image, run_task_tests
 from cligym_env.testing import Outcome, TestReport
 
 BREAK_TIMEOUT = 300.0
@@ -154,6 +155,8 @@ def run_attempt(ws: GoldWorkspace, proposal: Proposal, dest_root, task_id: str, 
             if touched:
                 raise Rejection("touched-source", ", ".join(touched[:5]))
             live = run_task_tests(probe_task, container)
+            if live.claims_success():  # e.g. a file-size limit that stops only the results file being written
+                raise Rejection("harness-only", f"the tests pass but report nothing: {live.error}")
             flipped = _flipped(live, healthy)
             if len(flipped) > len(fail_to_pass):
                 kept.append(fault)

@@ -143,7 +143,10 @@ def probe_gold(gold: Gold, image: str) -> Probe:
         return Probe(**data)
     container = start_container(image, network=False, workdir=gold.spec.workdir)
     try:
-        output = exec_once(container, _PROBE_SCRIPT, timeout=120, workdir=gold.spec.workdir).output
+        # ~20 KB on a typical gold; far more (every file of every distribution) on a large one: not capped at 1 MiB
+        output = exec_once(
+            container, _PROBE_SCRIPT, timeout=120, workdir=gold.spec.workdir, output_cap=64 << 20
+        ).output
     finally:
         remove_container(container)
     probe = Probe(

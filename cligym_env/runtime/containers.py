@@ -1,7 +1,8 @@
 """Start, inspect and remove the containers cligym runs: locked down, labelled, cleaned up by `gc`.
 
 Every container and network started here carries the label ``cligym.managed=1`` so that `gc` (and
-`cligym gc`) can find and remove whatever a crash or an interrupt left behind.
+`cligym gc`) can find and remove whatever a crash or an interrupt left behind, and labels naming the process
+that started it, so that its watchdog (see `watchdog`) or `reap_orphans` removes it when that process ends.
 
 Example:
     >>> c = start_container("cligym/base:test")
@@ -17,24 +18,43 @@ import os
 import posixpath
 import secrets
 import selectors
+import socket
 import struct
 import tarfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import docker
 import docker.errors
+import docker.types
+import docker.utils
 import requests.exceptions
 from docker.models.containers import Container
 
 from cligym_env.errors import CligymError, DockerUnavailableError, ImageNotFoundError
+from cligym_env.runtime import toolkit, watchdog
+from cligym_env.runtime.disk import DEFAULT_DISK, disk_usage  # noqa: F401 (containers.disk_usage is public)
+from cligym_env.runtime.output import OutputCap
+
+# Defined beside the watchdog, which removes containers without importing this module (see its docstring).
+from cligym_env.runtime.watchdog import remove_container  # noqa: F401 (containers.remove_container is public)
 
 LABEL = "cligym.managed"
-# Also on every container: which process started it, so a process (e.g. a test run) can clean up only its own
-# while others share the Docker daemon.
-PROCESS_LABEL = "cligym.process"
-# Which process started a container; a parent may set it for a child (`CLIGYM_PROCESS_ID`) to clean up after it.
-PROCESS_ID = os.environ.get("CLIGYM_PROCESS_ID") or secrets.token_hex(6)
+# Which process started a container, so a process (e.g. a test run) can clean up only its own while others
+# share the Docker daemon. Unique per process, even when processes share CLIGYM_PROCESS_ID.
+PROCESS_LABEL = watchdog.PROCESS_LABEL
+PROCESS_ID = secrets.token_hex(6)
+# Which group of processes started it: a parent sets CLIGYM_PROCESS_ID for its children to clean up after
+# them (`gc(labels={GROUP_LABEL: ...})`); without it a process is a group of its own.
+GROUP_LABEL = "cligym.group"
+GROUP_ID = os.environ.get("CLIGYM_PROCESS_ID") or PROCESS_ID
+# Who owns it on this host, "hostname:pid:starttime" (see `watchdog.owner`), and in which pid namespace the
+# pid counts: `reap_orphans` removes containers whose owner has ended.
+OWNER_LABEL = "cligym.owner"
+PIDNS_LABEL = "cligym.pidns"
+# The container's disk limit in bytes, for whoever runs commands in it (see `ContainerSession`).
+DISK_LABEL = "cligym.disk-limit"
 
 # Linux capabilities a root user in the container keeps: chown/chmod any file (CHOWN, DAC_OVERRIDE, FOWNER,
 # FSETID), switch users for su and apt's _apt sandbox (SETUID, SETGID), signal other users' processes (KILL).
@@ -45,19 +65,38 @@ CAPABILITIES = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "SETUID", "SETGID",
 # Images cligym builds, by name prefix, and the command that builds each (named in "image not found").
 _BUILD_HINTS = (("cligym/base", "cligym base build"), ("cligym/gold", "cligym gold build NAME"))
 
+# Below the host's core count, so that a container running flat out (a test suite, a busy loop) leaves the
+# host, and the harness that drives it, at least a quarter of its cores.
+DEFAULT_CPUS = max(0.5, min(2.0, (os.cpu_count() or 1) * 0.75))
+
+
 _client: docker.DockerClient | None = None
+_storage_quota: bool | None = None  # whether the daemon takes storage_opt size; None until first tried
+
+
+def _new_process_id() -> None:
+    global PROCESS_ID
+    PROCESS_ID = secrets.token_hex(6)  # a forked child is a process of its own (it keeps the parent's group)
+
+
+os.register_at_fork(after_in_child=_new_process_id)
 
 
 @dataclass(frozen=True)
 class ContainerLimits:
-    """Resource limits for one container (Docker's mem_limit, nano_cpus and pids_limit)."""
+    """Resource limits for one container (Docker's mem_limit, nano_cpus and pids_limit, and a disk limit)."""
 
     memory: str = "4g"
     """Memory limit in Docker's notation ("512m", "4g"); the container's processes are OOM-killed beyond it."""
-    cpus: float = 2.0
-    """CPU quota in cores (2.0 = at most two cores' worth of time)."""
+    cpus: float = DEFAULT_CPUS
+    """CPU quota in cores (2.0 = at most two cores' worth of time); by default 3/4 of the host's cores,
+    between 0.5 and 2."""
     pids: int = 1024
     """Most processes and threads alive at once (stops fork bombs)."""
+    disk: int | None = DEFAULT_DISK
+    """Most bytes the container may write to its filesystem (4 GiB, or $CLIGYM_DISK_LIMIT); None: no limit.
+    The storage driver enforces it where it can (overlay2 on xfs with pquota); elsewhere `ContainerSession`
+    watches `disk_usage` and interrupts the command that crosses it."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +111,9 @@ class ExecResult:
     """Wall-clock time the command took."""
     timed_out: bool
     """True when the command ran past its timeout and was killed."""
+    truncated: bool = False
+    """True when the output was longer than the cap and its middle was replaced by a line
+    ``[... N bytes truncated ...]``."""
 
 
 def docker_client() -> docker.DockerClient:
@@ -116,12 +158,15 @@ def start_container(
     """Start a locked-down, detached container from `image` that sleeps until it is removed.
 
     PID 1 is Docker's init (reaps zombies) running ``sleep infinity``; commands go in with `exec_once` or
-    a `ContainerSession`. No network unless `network`, no volumes, not privileged, only `CAPABILITIES`.
+    a `ContainerSession`. No network unless `network`, not privileged, only `CAPABILITIES`; the only mount
+    is the host's /dev/null over /dev/null. Labelled with this process (see `ownership_labels`), whose
+    watchdog removes it if the process dies without doing so.
     """
     require_image(image)
-    return docker_client().containers.run(
-        image,
-        ["sleep", "infinity"],
+    all_labels = {**(labels or {}), **ownership_labels()}
+    if limits.disk:
+        all_labels[DISK_LABEL] = str(limits.disk)
+    settings = dict(
         name=f"{name_prefix}-{secrets.token_hex(6)}",
         detach=True,
         init=True,
@@ -134,10 +179,46 @@ def start_container(
         mem_limit=limits.memory,
         nano_cpus=int(limits.cpus * 1e9),
         pids_limit=limits.pids,
-        labels={**(labels or {}), LABEL: "1", PROCESS_LABEL: PROCESS_ID},
+        # A mount point cannot be unlinked (EBUSY), so `rm -f /dev/null` cannot break every later `>/dev/null`.
+        mounts=[docker.types.Mount("/dev/null", "/dev/null", type="bind")],
+        labels=all_labels,
         working_dir=workdir,
         environment=env,
+        # The scoring harness's read-only static busybox and its private tmpfs (runtime/toolkit.py).
+        **toolkit.container_mounts(),
     )
+    return _run_with_disk_quota(image, settings, limits.disk)
+
+
+def _run_with_disk_quota(image: str, settings: dict, disk: int | None) -> Container:
+    """`containers.run` with the storage driver's size quota when the daemon supports one (tried once)."""
+    global _storage_quota
+    run = docker_client().containers.run
+    if disk and _storage_quota is not False:
+        try:
+            container = run(image, ["sleep", "infinity"], storage_opt={"size": str(disk)}, **settings)
+        except docker.errors.APIError as e:
+            if "storage-opt" not in str(e.explanation or e) or _storage_quota:
+                raise
+            _storage_quota = False  # e.g. fuse-overlayfs, or overlay2 not on xfs with pquota: watched instead
+        else:
+            _storage_quota = True
+            return container
+    return run(image, ["sleep", "infinity"], **settings)
+
+
+def ownership_labels() -> dict[str, str]:
+    """The labels for a container this process is about to start: `LABEL`, this process's id and group, its
+    owner on this host and the pid namespace. Also starts this process's watchdog (once), so that a container
+    it starts does not outlive it by more than a few seconds. Every container cligym starts takes these."""
+    watchdog.ensure_watchdog(PROCESS_ID)
+    return {
+        LABEL: "1",
+        PROCESS_LABEL: PROCESS_ID,
+        GROUP_LABEL: GROUP_ID,
+        OWNER_LABEL: watchdog.owner(),
+        PIDNS_LABEL: watchdog.pid_namespace(),
+    }
 
 
 def open_exec_socket(container: Container, cmd: list[str], **exec_create_kwargs):
@@ -182,19 +263,46 @@ class FrameDecoder:
 
 
 def exec_once(
-    container: Container, command: str, *, timeout: float, workdir: str | None = None, user: str | None = None
+    container: Container,
+    command: str,
+    *,
+    timeout: float,
+    workdir: str | None = None,
+    user: str | None = None,
+    output_cap: int = 1 << 20,
 ) -> ExecResult:
     """Run `command` once with ``bash -lc`` (for test suites, not agent commands) and wait for it.
 
     Coreutils ``timeout -k 5`` interrupts it after `timeout` seconds (then kills it 5 s later), so it cannot
-    hang; the host also stops waiting shortly after that.
+    hang; the host also stops waiting shortly after that. Of its output, the first and last `output_cap`
+    bytes in all are kept (see `ExecResult.truncated`), so a command printing gigabytes costs the host no
+    more memory than that.
     """
     # stdout and stderr are separate streams in an exec: merge them inside, so their order survives
     cmd = ["timeout", "-k", "5", f"{timeout:g}", "bash", "-lc", f"exec 2>&1; {command}"]
     start = time.monotonic()
-    exec_id, sock, raw = open_exec_socket(container, cmd, workdir=workdir, user=user or "")
-    decoder, chunks = FrameDecoder(), []
-    deadline = start + timeout + 15
+    out = OutputCap(output_cap)
+    exec_id = stream_exec(container, cmd, deadline=start + timeout + 15, on_data=out.add, workdir=workdir,
+                          user=user or "")  # fmt: skip
+    exit_code = exec_exit_code(exec_id)
+    seconds = time.monotonic() - start
+    if exit_code is None:  # still running although timeout should have killed it: report it as killed
+        exit_code = 137
+    timed_out = exit_code in (124, 137) and seconds >= timeout
+    text, truncated = out.text()
+    return ExecResult(text, exit_code, seconds, timed_out, truncated)
+
+
+def stream_exec(
+    container: Container, cmd: list[str], *, deadline: float, on_data: Callable[[bytes], object], **kwargs
+) -> str:
+    """Start `cmd` in `container` and hand its output (stdout and stderr, decoded frames) to `on_data` until it
+    ends, `deadline` (monotonic) passes, or `on_data` returns False; returns the exec id.
+
+    `kwargs` go to `exec_create` (workdir, user, environment).
+    """
+    exec_id, sock, raw = open_exec_socket(container, cmd, **kwargs)
+    decoder = FrameDecoder()
     try:
         with selectors.DefaultSelector() as sel:
             sel.register(raw, selectors.EVENT_READ)
@@ -202,17 +310,11 @@ def exec_once(
                 if not sel.select(left):
                     continue
                 data = raw.recv(1 << 20)
-                if not data:
+                if not data or on_data(decoder.feed(data)) is False:
                     break
-                chunks.append(decoder.feed(data))
     finally:
         sock.close()
-    exit_code = exec_exit_code(exec_id)
-    seconds = time.monotonic() - start
-    if exit_code is None:  # still running although timeout should have killed it: report it as killed
-        exit_code = 137
-    timed_out = exit_code in (124, 137) and seconds >= timeout
-    return ExecResult(b"".join(chunks).decode("utf-8", errors="replace"), exit_code, seconds, timed_out)
+    return exec_id
 
 
 def exec_exit_code(exec_id: str, wait: float = 2.0) -> int | None:
@@ -261,15 +363,13 @@ def read_file(container: Container, path: str) -> bytes | None:
     raise CligymError(f"{path} in container {container.name}: too many levels of symbolic links")
 
 
-def remove_container(container: Container) -> None:
-    """Remove `container` and its processes at once; a container already gone is fine."""
+def container_state(container: Container) -> str:
+    """Docker's State.Status of `container`: "running", "paused", "exited", "created", "restarting",
+    "removing" or "dead"; "removed" if it no longer exists."""
     try:
-        container.remove(force=True)
+        return docker_client().api.inspect_container(container.id)["State"]["Status"]
     except docker.errors.NotFound:
-        pass
-    except docker.errors.APIError as e:
-        if e.status_code != 409:  # 409: removal already in progress
-            raise
+        return "removed"
 
 
 def gc(client: docker.DockerClient | None = None, *, labels: dict[str, str] | None = None) -> int:
@@ -278,15 +378,24 @@ def gc(client: docker.DockerClient | None = None, *, labels: dict[str, str] | No
     `labels` narrows it to those that also carry these labels (e.g. one test run's).
     """
     client = client or docker_client()
-    filters = {"label": [LABEL] + [f"{k}={v}" for k, v in (labels or {}).items()]}
-    removed = 0
+    return watchdog.remove_labelled(client, [LABEL] + [f"{k}={v}" for k, v in (labels or {}).items()])
+
+
+def reap_orphans(client: docker.DockerClient | None = None) -> int:
+    """Remove the containers (and networks) of cligym processes on this host that have ended; returns how
+    many. Containers of live processes, or of other hosts or pid namespaces, are left alone.
+
+    One `containers.list` with a label filter, so cheap enough to call before every command that starts
+    containers (the `cligym` CLI does); this catches what a process's watchdog could not (it was killed too).
+    """
+    client = client or docker_client()
+    host, namespace = socket.gethostname(), watchdog.pid_namespace()
+    filters = {"label": [LABEL, OWNER_LABEL, f"{PIDNS_LABEL}={namespace}"]}
+    ended = set()
     for container in client.containers.list(all=True, filters=filters, sparse=True):
-        remove_container(container)
-        removed += 1
-    for network in client.networks.list(filters=filters):
-        try:
-            network.remove()
-            removed += 1
-        except docker.errors.NotFound:
-            pass
-    return removed
+        labels = container.attrs.get("Labels") or {}
+        owner_host, _, pid_and_start = labels.get(OWNER_LABEL, "").partition(":")  # no ":" in hostnames
+        pid, _, start = pid_and_start.partition(":")
+        if owner_host == host and pid.isdigit() and not watchdog.process_alive(int(pid), start):
+            ended.add(labels.get(PROCESS_LABEL))
+    return sum(gc(client, labels={PROCESS_LABEL: p}) for p in sorted(ended) if p)

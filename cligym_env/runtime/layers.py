@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 
 import docker.errors
 
-from cligym_env.runtime.containers import LABEL, PROCESS_ID, PROCESS_LABEL, docker_client, remove_container
+from cligym_env.runtime.containers import docker_client, ownership_labels, remove_container
 from cligym_env.runtime.images import BuildError
 
 # Docker bind-mounts these into every container (RUN steps included) and never commits them.
@@ -67,7 +67,7 @@ def run_as_layer(base_image: str, command: str, tag: str, *, timeout: float = 60
         init=True,
         network_mode="none",
         user="0",
-        labels={LABEL: "1", PROCESS_LABEL: PROCESS_ID},
+        labels=ownership_labels(),
     )
     try:
         before = _listing(container)

@@ -9,30 +9,21 @@ Example:
 
 from __future__ import annotations
 
-import re
-import secrets
-import selectors
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import docker.errors
+import requests.exceptions
 from docker.models.containers import Container
 
 from cligym_env.errors import CligymError
 from cligym_env.runtime import containers
+from cligym_env.runtime.disk import DiskWatch
+from cligym_env.runtime.output import OutputCap
+from cligym_env.runtime.shell import ShellExited, ShellStream, quote
 
 _GRACE_SECONDS = 2.0  # after SIGINT, how long a timed-out command gets to stop before the shell is replaced
-_RECV_BYTES = 1 << 20
-
-# `$'...'` quoting, byte by byte: printable ASCII stays, the rest (quotes, backslashes, newlines, non-ASCII)
-# becomes \xHH. The result is one line that no command text can break out of, and bash decodes it itself.
-_ANSI_C = [chr(b) if 0x20 <= b < 0x7F and b not in b"'\\" else f"\\x{b:02x}" for b in range(256)]
-
-
-def _quote(text: str) -> str:
-    """`text` as one bash word in `$'...'` quoting (NUL bytes, which bash cannot hold, are dropped)."""
-    return "$'" + "".join(_ANSI_C[b] for b in text.encode("utf-8", errors="replace") if b) + "'"
-
+_DISK_CHECK_AT_END = 1.0  # a command that ran this long gets a disk check as it ends, even if none is due
 
 # Sent once per shell. The trap makes SIGINT (sent on timeout) abort the whole command, not just its current
 # program, by returning from the function that runs it; stdin is redirected per call (see `run`).
@@ -52,10 +43,11 @@ class CommandResult:
 
     output: str
     """stdout and stderr merged in order, decoded as UTF-8 (invalid bytes replaced), capped, with any
-    `[cligym] ...` notes (timeout, shell restart) on lines at the end."""
+    `[cligym] ...` notes (timeout, shell restart, disk limit, container gone) on lines at the end."""
     exit_code: int | None
-    """The command's exit status; 124 if it timed out and was interrupted; None if the shell had to be replaced
-    after a timeout. After the shell exits (`exit 3`) it is the shell's exit status."""
+    """The command's exit status; 124 if it timed out and was interrupted; 130 if it was interrupted for
+    crossing the disk limit; None if the shell had to be replaced after an interrupt, or the container is
+    gone. After the shell exits (`exit 3`) it is the shell's exit status."""
     seconds: float
     """Wall-clock time from sending the command to reading its end."""
     timed_out: bool
@@ -65,41 +57,47 @@ class CommandResult:
     shell_restarted: bool
     """True when the shell exited or had to be killed and a fresh one was started (in the last known cwd;
     variables exported by earlier commands are lost)."""
+    disk_exceeded: bool = False
+    """True when the container had written more than its disk limit (`ContainerLimits.disk`) while the
+    command ran (it was interrupted) or when it ended. What was written stays: the caller decides (an env
+    ends the episode)."""
+    container_gone: bool = False
+    """True when no command can run: the container stopped (`kill 1` inside, `docker kill` or `docker stop`
+    outside), was paused or removed, or no shell starts in it. `exit_code` is None then; a later `run` tries
+    again (and works if the container runs again, e.g. after `docker unpause`)."""
 
 
-class _OutputCap:
-    """Keeps the first `head` and last `tail` bytes of a stream, and counts the rest, in bounded memory."""
+@dataclass
+class _Outcome:
+    """What `ContainerSession.run` has learned so far about one command."""
 
-    def __init__(self, cap: int) -> None:
-        self.head_size = cap * 6 // 10
-        self.tail_size = cap - self.head_size
-        self.head = bytearray()
-        self.tail = bytearray()
-        self.total = 0
+    out: OutputCap
+    started: float
+    notes: list[str] = field(default_factory=list)
+    exit_code: int | None = None
+    timed_out: bool = False
+    restarted: bool = False
+    disk_exceeded: bool = False
+    container_gone: bool = False
 
-    def add(self, data: bytes) -> None:
-        self.total += len(data)
-        room = self.head_size - len(self.head)
-        if room > 0:
-            self.head += data[:room]
-            data = data[room:]
-        if data:
-            self.tail += data
-            if len(self.tail) > 2 * self.tail_size + _RECV_BYTES:
-                del self.tail[: len(self.tail) - self.tail_size]
-
-    def text(self) -> tuple[str, bool]:
-        """The kept output as text, and whether anything was dropped."""
-        tail = self.tail[len(self.tail) - self.tail_size :] if len(self.tail) > self.tail_size else self.tail
-        dropped = self.total - len(self.head) - len(tail)
-        if dropped <= 0:
-            return (self.head + tail).decode("utf-8", errors="replace"), False
-        marker = f"\n[... {dropped} bytes truncated ...]\n".encode()
-        return (self.head + marker + tail).decode("utf-8", errors="replace"), True
+    def result(self) -> CommandResult:
+        text, truncated = self.out.text()
+        if self.notes:
+            text += ("" if not text or text.endswith("\n") else "\n") + "\n".join(self.notes) + "\n"
+        seconds = time.monotonic() - self.started
+        return CommandResult(
+            text, self.exit_code, seconds, self.timed_out, truncated, self.restarted,
+            self.disk_exceeded, self.container_gone,
+        )  # fmt: skip
 
 
-class _ShellExited(Exception):
-    """The shell's stream ended (it exited or was killed)."""
+class _DiskLimitExceeded(Exception):
+    """The container has written more than its disk limit (args[0]: the bytes written)."""
+
+
+# What the Docker side raises when the container is stopped, paused or removed, or the daemon is unreachable;
+# CligymError: no shell could be started.
+_CONTAINER_ERRORS = (CligymError, docker.errors.DockerException, requests.exceptions.RequestException)
 
 
 class ContainerSession:
@@ -112,7 +110,10 @@ class ContainerSession:
     `kill -9 $$`, a failure under `set -e`, which persists as in a terminal) a fresh one is started in the
     last known cwd with the session's `env`; variables exported by commands are lost then. Output is capped
     at `output_cap` bytes (the head and the tail are kept). Output that a background job prints after its
-    command ended is reported with the next command. Not thread-safe: one thread per session.
+    command ended is reported with the next command. While a command runs, the container's disk usage is
+    checked every 2 s against `disk_limit`; a command that crosses it is interrupted like a timed-out one.
+    `run` does not raise for what happens to the container (see `CommandResult.container_gone`). Not
+    thread-safe: one thread per session.
 
     Example:
         >>> with ContainerSession.start("cligym/base:test") as s:
@@ -130,21 +131,25 @@ class ContainerSession:
         output_cap: int = 16_384,
         default_timeout: float = 120.0,
         owns_container: bool = False,
+        disk_limit: int | None = None,
     ) -> None:
+        """`disk_limit`: bytes the container may write (0: not watched); by default the limit
+        `containers.start_container` recorded on it (label cligym.disk-limit), if any."""
         self.container = container
         self.workdir = workdir
         self.env = {str(k): str(v) for k, v in (env or {}).items()}
         self.output_cap = output_cap
         self.default_timeout = default_timeout
         self.owns_container = owns_container
-        self.cwd = workdir  # last cwd the shell reported
-        self._token = secrets.token_hex(12).encode()
-        self._start = b"\n" + self._token + b":"  # sentinel line: \n<token>:<rc>:<pwd>:<token>\n
-        self._end = b":" + self._token + b"\n"
-        self._sock = self._raw = self._exec_id = None
-        self._pid = 0
+        label = (container.labels or {}).get(containers.DISK_LABEL, "")
+        self._disk = DiskWatch(
+            container, int(label) if disk_limit is None and label.isdigit() else disk_limit
+        )
+        self._cwd = workdir  # the cwd the last shell reported, kept for the next one
+        self._shell: ShellStream | None = None
+        self._pid = 0  # the live shell's pid (0: none)
+        self._lost_pid = 0  # the shell given up when the container went away; killed if it comes back
         self._closed = False
-        self._selector = selectors.DefaultSelector()
         try:
             self._start_shell()
         except BaseException:
@@ -177,86 +182,170 @@ class ContainerSession:
         self.close()
 
     def run(self, command: str, timeout: float | None = None) -> CommandResult:
-        """Run `command` (any bash text, several lines allowed) in the shell and return what it did."""
+        """Run `command` (any bash text, several lines allowed) in the shell and return what it did.
+
+        Never raises for what the command or the container did (the shell exited, the container stopped, was
+        paused or removed): the result says so. Raises CligymError only if the session is closed.
+        """
         if self._closed:
             raise CligymError("this ContainerSession is closed")
         timeout = self.default_timeout if timeout is None else timeout
-        line = f"__cligym_cmd={_quote(command)}; __cligym_run </dev/null; {self._sentinel_line('$?')}"
-        started = time.monotonic()
-        out = _OutputCap(self.output_cap)
-        notes, exit_code, timed_out, restarted = [], None, False, False
+        outcome = _Outcome(OutputCap(self.output_cap), time.monotonic())
         try:
-            self._restart_if_exited(notes)
-            restarted = bool(notes)
-            self._raw.sendall(line.encode())
-            exit_code = self._read_until_sentinel(out, started + timeout)
-            if exit_code is None:  # timed out: interrupt the command and give it a moment to stop
-                timed_out = True
-                notes.append(f"[cligym] command timed out after {timeout:g}s")
-                self._signal("INT")
-                if self._read_until_sentinel(out, time.monotonic() + _GRACE_SECONDS) is None:
-                    notes.append(
-                        "[cligym] it did not stop on SIGINT; the shell was killed and a new one started"
-                    )
-                    self._restart_shell(kill=True)
-                    restarted = True
-                else:
-                    exit_code = 124
-        except (_ShellExited, OSError):
-            exit_code = containers.exec_exit_code(self._exec_id)
-            notes.append(f"[cligym] shell exited (code {exit_code}); a new shell was started")
-            self._restart_shell(kill=False)
-            restarted = True
-        text, truncated = out.text()
-        if notes:
-            text += ("" if not text or text.endswith("\n") else "\n") + "\n".join(notes) + "\n"
-        return CommandResult(text, exit_code, time.monotonic() - started, timed_out, truncated, restarted)
+            try:
+                self._ensure_shell(outcome)
+                end = self._shell.sentinel_line("$?")
+                self._shell.send(f"__cligym_cmd={quote(command)}; __cligym_run </dev/null; {end}")
+                self._wait_for_command(outcome, timeout)
+            except (ShellExited, OSError):
+                outcome.exit_code = self._shell.exit_code() if self._shell else None
+                self._restart_shell(kill=False)
+                outcome.notes.append(
+                    f"[cligym] shell exited (code {outcome.exit_code}); a new shell was started"
+                )
+                outcome.restarted = True
+        except _CONTAINER_ERRORS as e:
+            self._give_up_shell(outcome, e)
+        if not (outcome.disk_exceeded or outcome.container_gone):
+            self._check_disk_at_end(outcome)
+        return outcome.result()
+
+    @property
+    def cwd(self) -> str | None:
+        """The shell's working directory after the last command (None before any, without a workdir)."""
+        return (self._shell.cwd if self._shell else None) or self._cwd
+
+    def container_state(self) -> str:
+        """The container's state as Docker reports it: "running", "paused", "exited", ...; "removed" if it is
+        gone (see `containers.container_state`)."""
+        return containers.container_state(self.container)
 
     def close(self) -> None:
         """Stop the shell and, if the session owns its container, remove the container. Safe to call twice."""
         if self._closed:
             return
         self._closed = True
-        self._close_socket()
-        self._selector.close()
+        self._close_shell()
         if self.owns_container:
             containers.remove_container(self.container)
 
-    # -- the shell ---------------------------------------------------------------------------------------
+    # -- one command ---------------------------------------------------------------------------------------
 
-    def _sentinel_line(self, number: str) -> str:
-        """The bash line that prints the sentinel with `number` (an exit status, or the shell's pid) and cwd."""
-        token = self._token.decode()
-        return f"builtin printf '\\n%s:%d:%s:%s\\n' {token} {number} \"$PWD\" {token}\n"
+    def _ensure_shell(self, outcome: _Outcome) -> None:
+        """Make sure a live shell waits for the command: keep output that came after the last command
+        (background jobs); start a new shell if the last one has exited since (e.g. a background `kill $$`)
+        or was given up with the container."""
+        if self._shell is None:
+            if self._lost_pid:  # the container runs again (or this raises): end what the lost shell ran
+                self._signal("KILL", self._lost_pid)
+                self._lost_pid = 0
+            self._start_shell(self.cwd)
+            outcome.notes.append(
+                "[cligym] a new shell was started (the last one was lost with the container)"
+            )
+            outcome.restarted = True
+            return
+        try:
+            self._shell.drain()
+        except (ShellExited, OSError):
+            code = self._shell.exit_code()
+            self._restart_shell(kill=False)
+            outcome.notes.append(f"[cligym] the shell had exited (code {code}); a new shell was started")
+            outcome.restarted = True
+
+    def _wait_for_command(self, outcome: _Outcome, timeout: float) -> None:
+        """Read the command's output until it ends; interrupt it at its timeout or when the container crosses
+        its disk limit."""
+        try:
+            deadline = outcome.started + timeout
+            outcome.exit_code = self._shell.read_until_sentinel(outcome.out, deadline, wake=self._check_disk)
+        except _DiskLimitExceeded as e:
+            outcome.disk_exceeded = True
+            outcome.notes.append(f"[cligym] {self._disk_message(e.args[0])}: the command was interrupted")
+            self._interrupt(outcome, exit_code=None)
+            return
+        if outcome.exit_code is None:
+            outcome.timed_out = True
+            outcome.notes.append(f"[cligym] command timed out after {timeout:g}s")
+            self._interrupt(outcome, exit_code=124)
+
+    def _interrupt(self, outcome: _Outcome, exit_code: int | None) -> None:
+        """SIGINT the running command; if it stops within the grace time its result is `exit_code` (None: its
+        own status), else the shell is killed and replaced."""
+        self._signal("INT")
+        code = self._shell.read_until_sentinel(outcome.out, time.monotonic() + _GRACE_SECONDS)
+        if code is None:
+            outcome.exit_code = None
+            self._restart_shell(kill=True)
+            outcome.notes.append(
+                "[cligym] it did not stop on SIGINT; the shell was killed and a new one started"
+            )
+            outcome.restarted = True
+        else:
+            outcome.exit_code = code if exit_code is None else exit_code
+
+    def _give_up_shell(self, outcome: _Outcome, error: Exception) -> None:
+        """The container cannot run commands now (stopped, paused, removed; or no shell starts): drop the
+        shell, so that the next `run` starts a new one, and say why."""
+        if self._pid:
+            self._lost_pid = self._pid
+        self._close_shell()
+        try:
+            state = self.container_state()
+        except _CONTAINER_ERRORS:
+            state = "unreachable"
+        why = {
+            "paused": "the container is paused; no command runs until it is unpaused",
+            "removed": "the container was removed",
+            "running": f"no shell could be started in the container ({error})",
+        }.get(state, f"the container is not running (state: {state})")
+        outcome.exit_code, outcome.container_gone = None, True
+        outcome.notes.append(f"[cligym] {why}")
+
+    # -- the disk limit ------------------------------------------------------------------------------------
+
+    @property
+    def disk_limit(self) -> int | None:
+        """Bytes the container may write before a command is interrupted; None or 0: not watched."""
+        return self._disk.limit
+
+    def _check_disk(self) -> float:
+        """While a command runs: raise _DiskLimitExceeded if a due check finds the container over its limit;
+        returns the seconds until the next check."""
+        used = self._disk.check()
+        if used is not None:
+            raise _DiskLimitExceeded(used)
+        return self._disk.seconds_left()
+
+    def _check_disk_at_end(self, outcome: _Outcome) -> None:
+        """One check as a command ends, if one is due or the command ran long enough to write much."""
+        used = self._disk.check(force=time.monotonic() - outcome.started >= _DISK_CHECK_AT_END)
+        if used is not None:
+            outcome.disk_exceeded = True
+            outcome.notes.append(f"[cligym] {self._disk_message(used)}")
+
+    def _disk_message(self, used: int) -> str:
+        return (
+            f"the container has written {used / 2**20:.0f} MiB to its filesystem, over its disk limit of "
+            f"{self.disk_limit / 2**20:.0f} MiB"
+        )
+
+    # -- the shell ---------------------------------------------------------------------------------------
 
     def _start_shell(self, cwd: str | None = None) -> None:
         """Start bash on a new exec socket, set it up and wait for it to report its pid."""
         env = {"TERM": "dumb", "PAGER": "cat", "GIT_PAGER": "cat", **self.env}  # no colors, no pagers waiting
-        try:
-            self._exec_id, self._sock, self._raw = containers.open_exec_socket(
-                self.container,
-                ["bash", "--noprofile", "--norc"],  # runc makes it a session leader: its pgid is its pid
-                stdin=True,
-                tty=False,
-                environment=[f"{k}={v}" for k, v in env.items()],
-            )
-        except docker.errors.APIError as e:
-            raise CligymError(
-                f"could not start a shell in container {self.container.name}: {e.explanation}"
-            ) from e
-        self._selector.register(self._raw, selectors.EVENT_READ)
-        self._decoder, self._pending = containers.FrameDecoder(), bytearray()
+        self._shell = shell = ShellStream(self.container, env)
         setup = _SHELL_SETUP
         for path in dict.fromkeys(p for p in (cwd, self.workdir) if p):
-            setup += f"cd -- {_quote(path)} 2>/dev/null ||\n"
+            setup += f"cd -- {quote(path)} 2>/dev/null ||\n"
         if cwd or self.workdir:
-            setup += f"{{ echo cannot cd to {_quote(self.workdir or cwd)}; exit 97; }}\n"
-        setup += self._sentinel_line("$$")
-        out = _OutputCap(self.output_cap)
+            setup += f"{{ echo cannot cd to {quote(self.workdir or cwd)}; exit 97; }}\n"
+        out = OutputCap(self.output_cap)
         try:
-            self._raw.sendall(setup.encode())
-            pid = self._read_until_sentinel(out, time.monotonic() + 30)
-        except _ShellExited:
+            shell.send(setup + shell.sentinel_line("$$"))
+            pid = shell.read_until_sentinel(out, time.monotonic() + 30)
+        except (ShellExited, OSError):
             pid = None
         if pid is None:
             raise CligymError(
@@ -264,72 +353,25 @@ class ContainerSession:
             )
         self._pid = pid
 
-    def _restart_if_exited(self, notes: list[str]) -> None:
-        """Keep output that came after the last command (background jobs); restart the shell if it has exited
-        since (e.g. a background `kill $$`), so the next command is not sent into a dead stream."""
-        try:
-            while self._selector.select(0):
-                data = self._raw.recv(_RECV_BYTES)
-                if not data:
-                    raise _ShellExited
-                self._pending += self._decoder.feed(data)
-        except (_ShellExited, OSError):
-            code = containers.exec_exit_code(self._exec_id)
-            notes.append(f"[cligym] the shell had exited (code {code}); a new shell was started")
-            self._restart_shell(kill=False)
+    def new_shell(self) -> None:
+        """Replace the shell with a fresh one in the last cwd, quietly (e.g. after the tests stopped every
+        process in the container); variables exported by earlier commands are lost."""
+        self._restart_shell(kill=False)
 
     def _restart_shell(self, *, kill: bool) -> None:
         if kill:
             self._signal("KILL")
-        self._close_socket()
+        self._close_shell()
         self._start_shell(self.cwd)
 
-    def _close_socket(self) -> None:
-        if self._raw is not None:
-            self._selector.unregister(self._raw)
-            self._sock.close()
-            self._raw.close()
-            self._sock = self._raw = None
+    def _close_shell(self) -> None:
+        """Close the shell's stream (the shell itself is not signalled) and note its last cwd."""
+        if self._shell is not None:
+            self._cwd = self.cwd
+            self._shell.close()
+            self._shell, self._pid = None, 0
 
-    def _signal(self, signal: str) -> None:
-        """Signal the shell's process group: the shell and everything the command started (unless it left)."""
-        containers.signal_process_group(self.container, self._pid, signal)
-
-    def _read_until_sentinel(self, out: _OutputCap, deadline: float) -> int | None:
-        """Read output into `out` until the sentinel line; returns its number (exit code), or None at `deadline`.
-
-        Raises _ShellExited at end of stream. Searches bytes, so a sentinel split across reads or next to
-        invalid UTF-8 is still found; keeps only a short unsearched window besides what `out` holds.
-        """
-        pending = self._pending
-        while True:
-            start = pending.find(self._start)
-            if start >= 0:
-                end = pending.find(self._end, start + len(self._start))
-                if end >= 0:
-                    out.add(bytes(pending[:start]))
-                    match = re.fullmatch(
-                        rb"(-?\d+):(.*)", bytes(pending[start + len(self._start) : end]), re.S
-                    )
-                    self._pending = pending[end + len(self._end) :]  # late output (background jobs)
-                    if match is None:  # pragma: no cover - only if a command printed our random token
-                        return None
-                    self.cwd = match[2].decode("utf-8", errors="replace")
-                    return int(match[1])
-                out.add(bytes(pending[:start]))
-                del pending[:start]
-            else:
-                keep = len(self._start) - 1
-                if len(pending) > keep:
-                    out.add(bytes(pending[: len(pending) - keep]))
-                    del pending[: len(pending) - keep]
-            left = deadline - time.monotonic()
-            if left <= 0 or not self._selector.select(left):
-                self._pending = pending
-                return None
-            data = self._raw.recv(_RECV_BYTES)
-            if not data:
-                out.add(bytes(pending))
-                self._pending = bytearray()
-                raise _ShellExited
-            pending += self._decoder.feed(data)
+    def _signal(self, signal: str, pid: int | None = None) -> None:
+        """Signal the shell's process group (or that of the earlier shell `pid`): the shell and everything the
+        command started (unless it left)."""
+        containers.signal_process_group(self.container, pid or self._pid, signal)

@@ -24,8 +24,11 @@ _LIST = (
 
 def source_manifest(container: Container, workdir: str) -> dict[str, str] | None:
     """Path -> metadata for every entry under `workdir` but `__pycache__`; None if it could not be listed."""
-    result = exec_once(container, _LIST.format(workdir=workdir), timeout=120, workdir="/")
-    if result.exit_code != 0 or not result.output.rstrip().endswith(_END):
+    # A listing is ~100 bytes an entry: room for 600,000 entries; a longer one (truncated) counts as none.
+    result = exec_once(
+        container, _LIST.format(workdir=workdir), timeout=120, workdir="/", output_cap=64 << 20
+    )
+    if result.exit_code != 0 or result.truncated or not result.output.rstrip().endswith(_END):
         return None
     manifest = {}
     for line in result.output.splitlines():
