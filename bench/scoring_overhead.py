@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import platform
+import shlex
 import statistics
 import sys
 import time
@@ -41,12 +42,16 @@ def one(task, image: str, harness: bool) -> float:
             verdict = score_task_container(task, container, since=since, image=image)
             ok = verdict.report.score(task.spec.fail_to_pass, task.spec.pass_to_pass).resolved
         else:
-            ok = run_task_tests(task, container).score(task.spec.fail_to_pass, task.spec.pass_to_pass).resolved
+            ok = (
+                run_task_tests(task, container).score(task.spec.fail_to_pass, task.spec.pass_to_pass).resolved
+            )
         seconds = time.monotonic() - clock
     finally:
         remove_container(container)
     if not ok:
-        raise SystemExit(f"{task.id}: the oracle did not resolve the task ({'harness' if harness else 'plain'})")
+        raise SystemExit(
+            f"{task.id}: the oracle did not resolve the task ({'harness' if harness else 'plain'})"
+        )
     return seconds
 
 
@@ -56,31 +61,31 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=8)
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
-    tasks = [load_task(p) for p in (args.task or [ROOT / "tasks/generated/python-slugify-missing-dependency"])]
+    tasks = [
+        load_task(p) for p in (args.task or [ROOT / "tasks/generated/python-slugify-missing-dependency"])
+    ]
     rows = []
     for task in tasks:
         image = build_task_image(task)
         one(task, image, True)  # warm the caches of healthy facts (once per image, not per episode)
         plain, scored = [], []
         for i in range(args.n):
-            for harness in ((True, False) if i % 2 else (False, True)):
+            for harness in (True, False) if i % 2 else (False, True):
                 (scored if harness else plain).append(one(task, image, harness))
         p_plain, p_scored = statistics.median(plain), statistics.median(scored)
         rows.append(f"| {task.id} | {p_plain:.2f} | {p_scored:.2f} | {p_scored - p_plain:+.2f} | "
                     f"{p_scored / p_plain:.2f}x |")  # fmt: skip
     version = docker_client().version().get("Version", "?")
     section = "\n".join([
-        START,
         f"### Scoring overhead of the reward-integrity layers (oracle-repaired containers, N={args.n} each)",
         "",
         "| task | tests only, p50 s | harness + tests, p50 s | difference | ratio |",
         "| --- | ---: | ---: | ---: | ---: |",
         *rows,
         "",
-        f"Made by `python bench/scoring_overhead.py --n {args.n} --write` on {datetime.date.today()}; Docker "
+        f"Made by `python bench/scoring_overhead.py {shlex.join(sys.argv[1:])}` on {datetime.date.today()}; Docker "
         f"{version}, Python {platform.python_version()}, {platform.machine()}. The harness adds a container restart, "
         "the change list, the project-tree check, code-file hashes and the login-environment check.",
-        END,
     ])  # fmt: skip
     print(section)
     if args.write:

@@ -215,7 +215,7 @@ def validate(
     """Rebuild each task; FAIL_TO_PASS must fail, PASS_TO_PASS pass, and solution.sh must repair both."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from cligym_env.inversion.validate import refresh_task, retire_task, validate_task
+    from cligym_env.inversion.validate import refresh_task, retire_task
     from cligym_env.task import list_tasks
 
     found = [t for path in tasks for t in list_tasks(path)]
@@ -225,7 +225,7 @@ def validate(
         found = random.Random(seed).sample(found, min(sample, len(found)))
     results = []
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for task, res in zip(found, pool.map(lambda t: validate_task(t, progress=_say), found), strict=True):
+        for task, res in zip(found, pool.map(_validate_one, found), strict=True):
             refreshed = retire is not None and refresh_task(task, res)
             retired = (
                 retire is not None and not refreshed and res.broken_passes and retire_task(task, retire, res)
@@ -239,6 +239,18 @@ def validate(
     _emit(results, as_json)
     if not all(r["ok"] or r["retired"] or r["refreshed"] for r in results):
         raise typer.Exit(1)
+
+
+def _validate_one(task):
+    """`validate_task`, with an error (a failed build, a Docker hiccup) reported as that task's problem."""
+    from cligym_env.inversion.validate import ValidationResult, validate_task
+
+    try:
+        return validate_task(task, progress=_say)
+    except CligymError as exc:
+        return ValidationResult(task.id, problems=[f"could not validate: {exc}"])
+    except Exception as exc:  # noqa: BLE001 - one task's crash must not lose the others' results
+        return ValidationResult(task.id, problems=[f"could not validate: {type(exc).__name__}: {exc}"])
 
 
 def _play(task_dir: Path, agent: str) -> dict:

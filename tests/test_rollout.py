@@ -113,6 +113,21 @@ def test_llm_agent_over_http_solves_fails_and_survives_errors(tmp_path):
             assert e["steps"][0]["command"] == "pwd" and e["usage"]["format_errors"] == 1
 
 
+def vandal(messages, number):
+    return format_reply("Stop everything.", "kill -9 -1; kill 1")
+
+
+def test_an_agent_that_kills_its_container_is_a_played_episode(tmp_path):
+    """Not an infrastructure failure: the episode is recorded (reward 0, the reason kept) and not retried."""
+    options = {"model": "scripted", "backoff_seconds": 0.01, "api_key": "k"}
+    with ScriptedChatServer(vandal) as server:
+        summary, episodes = run("llm", tmp_path / "vandal", tasks=[FAST[0]], max_steps=3,
+                                options=options | {"base_url": server.base_url})  # fmt: skip
+    [e] = episodes
+    assert summary["failed"] == [] and summary["played"] == 1
+    assert e["reward"] == 0.0 and e["stop"] == "env_error" and "container" in e["env_error"]
+
+
 def test_killed_run_resumes_without_duplicates_or_losses(tmp_path):
     out = tmp_path / "killed"
     cmd = [

@@ -68,7 +68,11 @@ def write_statement(
     example = f" (for example `{rng.choice(examples)}`)" if examples and len(fail_to_pass) < n_total else ""
     seen = symptoms_seen(broken, leak_terms)
     short_command = (
-        command.split("--junitxml")[0].replace("-p no:cacheprovider", "").replace(" -q ", " ").strip()
+        re.sub(r"\s*(?:2>&1\s*)?\|\s*tee\s+\S+\s*$", "", command)  # the harness's plumbing, not the user's
+        .split("--junitxml")[0]
+        .replace("-p no:cacheprovider", "")
+        .replace(" -q ", " ")
+        .strip()
     )
     short_command = re.sub(r"\s+", " ", short_command)
     one = len(fail_to_pass) == 1

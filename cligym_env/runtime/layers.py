@@ -101,9 +101,10 @@ def _listing(container) -> dict[str, Entry] | None:
     for record in result.output.split(b"\0"):
         if not record:
             continue
-        kind, mode, uid, gid, size, mtime, ctime, link, path = record.decode(
-            "utf-8", "surrogateescape"
-        ).split("\t", 8)
+        fields = record.decode("utf-8", "surrogateescape").split("\t", 8)
+        if len(fields) != 9:  # find printed something else (the command broke it): `docker build` instead
+            return None
+        kind, mode, uid, gid, size, mtime, ctime, link, path = fields
         if path in MOUNTED or path == "/":
             continue
         entries[path] = Entry(
