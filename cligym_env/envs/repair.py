@@ -12,7 +12,6 @@ import requests.exceptions
 
 from cligym_env.envs.text import text_space, to_observation
 from cligym_env.errors import CligymError
-from cligym_env.harness import container_state
 from cligym_env.runtime.session import ContainerSession
 from cligym_env.task import Task, load_task
 from cligym_env.task_image import build_task_image, score_task_container
@@ -166,7 +165,7 @@ class RepairEnv(gym.Env[str, str]):
     def _abort(self, action: str, why: str, output: str = "") -> tuple[str, float, bool, bool, dict]:
         """End the episode without tests: the agent broke its own container. Reward 0, `info["error"]`."""
         if self._session is not None:
-            state = container_state(self._session.container)
+            state = self._session.container_state()
             why += "" if state == "running" else f" (the container is {state})"
         text = f"{output}[cligym] episode over: {why}; reward 0.0\n"
         self._transcript.append(f"$ {action}\n{text}")

@@ -25,6 +25,7 @@ import requests.exceptions
 
 from cligym_env.harness import reference
 from cligym_env.harness.changes import Findings, check_code, remove_bytecode, restore_workdir, scan_changes
+from cligym_env.runtime.containers import container_state
 from cligym_env.runtime.toolkit import HarnessError, kill_all_processes
 from cligym_env.testing import TestReport
 from cligym_env.testing.login import LoginEnvironment, capture_login_environment
@@ -80,18 +81,6 @@ def check_environment(
     for name in sorted(set(now.functions) - set(healthy.functions) - set(broken.functions)):
         problems.append(f"login environment: the shell profile defines a function {name!r}")
     return problems
-
-
-def container_state(container) -> str:
-    """Docker's state of `container`: running, paused, exited, ... or "removed"."""
-    try:
-        container.reload()
-    except docker.errors.NotFound:
-        return "removed"
-    except (docker.errors.APIError, requests.exceptions.RequestException):
-        return "unreachable"
-    state = container.attrs.get("State", {})
-    return "paused" if state.get("Paused") else str(state.get("Status", "unknown"))
 
 
 def score_container(task, container, *, since: float, image: str, gold_image: str) -> Verdict:

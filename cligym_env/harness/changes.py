@@ -150,9 +150,14 @@ def check_code(container, changes: list[Change], gold_image: str, workdir: str, 
 def remove_bytecode(container, changes: list[Change], workdir: str, findings: Findings) -> None:
     """Delete every .pyc the episode wrote outside the workdir (the workdir is restored whole)."""
     stale = [c.path for c in changes if c.path.endswith(".pyc") and not _inside(c.path, workdir)]
-    for start in range(0, len(stale), 2000):
-        run_tool(container, 'rm -f -- "$@"', timeout=120, args=stale[start : start + 2000])
+    _remove(container, stale, "rm -f")
     findings.removed_bytecode = len(stale)
+
+
+def _remove(container, paths: list[str], rm: str) -> None:
+    """Run `rm` (with its flags) on `paths` with the trusted busybox, a few thousand paths a call."""
+    for start in range(0, len(paths), 2000):
+        run_tool(container, f'{rm} -- "$@"', timeout=300, args=paths[start : start + 2000])
 
 
 def restore_workdir(container, changes: list[Change], image: str, workdir: str, findings: Findings) -> None:
@@ -161,6 +166,11 @@ def restore_workdir(container, changes: list[Change], image: str, workdir: str, 
     parent = posixpath.dirname(workdir.rstrip("/"))
     with tarfile.open(archive) as tar:
         members = {posixpath.join(parent, m.name.rstrip("/")): m for m in tar.getmembers()}
+        _restore(container, changes, workdir, parent, tar, members, findings)
+
+
+def _restore(container, changes, workdir, parent, tar, members, findings: Findings) -> None:
+    """`restore_workdir` with the image's archive open: `members` by their path in the container."""
     listing = run_tool(container, f"find {quote(workdir)} -xdev", timeout=300, limit=256 << 20)
     present = set(listing.output.decode("utf-8", errors="replace").splitlines())
     kinds = {c.path: c.kind for c in changes if _inside(c.path, workdir)}
@@ -178,16 +188,15 @@ def restore_workdir(container, changes: list[Change], image: str, workdir: str, 
         if not any(a in chosen for a in _ancestors(path)):
             chosen.add(path)
     outermost = sorted(chosen)
-    for start in range(0, len(outermost), 2000):
-        run_tool(container, 'rm -rf -- "$@"', timeout=300, args=outermost[start : start + 2000])
+    _remove(container, outermost, "rm -rf")
     dirs = {p for p in changed & members.keys() if members[p].isdir()}
     wanted = missing | replace | dirs | {p for p in members if any(a in chosen for a in _ancestors(p, True))}
     if not wanted:
         return
     payload = io.BytesIO()
-    with tarfile.open(archive) as tar, tarfile.open(fileobj=payload, mode="w") as out:
-        for member in tar.getmembers():
-            if posixpath.join(parent, member.name.rstrip("/")) in wanted:
+    with tarfile.open(fileobj=payload, mode="w") as out:
+        for path, member in members.items():  # archive order: folders before what they hold
+            if path in wanted:
                 out.addfile(member, tar.extractfile(member) if member.isfile() else None)
     if not container.put_archive(parent or "/", payload.getvalue()):
         raise HarnessError(f"could not restore {workdir}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import tarfile
+import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -44,6 +45,13 @@ def _store(kind: str, image: str) -> Path:
     return cache.cache_dir("harness", kind) / f"{image_id(image)}.json"
 
 
+def _save(store: Path, data) -> None:
+    """Write `data` as JSON to `store` atomically (a temp file per process and thread, then a rename)."""
+    tmp = store.with_name(f".{store.name}.{os.getpid()}.{threading.get_ident()}")
+    tmp.write_text(json.dumps(data))
+    tmp.replace(store)
+
+
 def hash_files(container, paths: list[str]) -> dict[str, tuple[str | None, str]]:
     """path -> (sha256 of its content or None, its first 4 bytes as hex) in a running container."""
     out: dict[str, tuple[str | None, str]] = {}
@@ -71,9 +79,7 @@ def gold_hashes(gold_image: str, paths: list[str]) -> dict[str, str | None]:
                 known[path] = digest
         finally:
             remove_container(container)
-        tmp = store.with_name(f".{store.name}.{os.getpid()}")
-        tmp.write_text(json.dumps(known))
-        tmp.replace(store)
+        _save(store, known)
     return {p: known.get(p) for p in paths}
 
 
@@ -87,9 +93,7 @@ def login_environment(image: str, workdir: str) -> LoginEnvironment:
         env = capture_login_environment(container, workdir)
     finally:
         remove_container(container)
-    tmp = store.with_name(f".{store.name}.{os.getpid()}")
-    tmp.write_text(json.dumps(env.to_json()))
-    tmp.replace(store)
+    _save(store, env.to_json())
     return env
 
 

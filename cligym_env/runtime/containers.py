@@ -365,11 +365,13 @@ def read_file(container: Container, path: str) -> bytes | None:
 
 def container_state(container: Container) -> str:
     """Docker's State.Status of `container`: "running", "paused", "exited", "created", "restarting",
-    "removing" or "dead"; "removed" if it no longer exists."""
+    "removing" or "dead"; "removed" if it no longer exists; "unreachable" if the daemon cannot say."""
     try:
         return docker_client().api.inspect_container(container.id)["State"]["Status"]
     except docker.errors.NotFound:
         return "removed"
+    except (CligymError, docker.errors.DockerException, requests.exceptions.RequestException):
+        return "unreachable"
 
 
 def gc(client: docker.DockerClient | None = None, *, labels: dict[str, str] | None = None) -> int:

@@ -290,10 +290,7 @@ class ContainerSession:
         if self._pid:
             self._lost_pid = self._pid
         self._close_shell()
-        try:
-            state = self.container_state()
-        except _CONTAINER_ERRORS:
-            state = "unreachable"
+        state = self.container_state()
         why = {
             "paused": "the container is paused; no command runs until it is unpaused",
             "removed": "the container was removed",
