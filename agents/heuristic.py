@@ -3,7 +3,8 @@
 It plays like a careful person with a checklist: run the tests, read the failure, apply the matching repair,
 run the tests again; when the failure names nothing it recognises, run a few integrity probes (Python
 distributions with missing files or wheels not installed, `dpkg --verify`, executables without an x bit, suspicious
-environment variables in login-shell files) and repair what they report. It stops when the tests pass, when
+environment variables and resource limits in login-shell files, files that differ from their distribution's
+RECORD hashes, startup hooks no distribution installed, a loader preload list) and repair what they report. It stops when the tests pass, when
 nothing is left to try, or after `max_repairs` repairs, and submits.
 
 The policy keeps no state between calls: what it has tried is read back from the conversation, so one instance
@@ -48,14 +49,28 @@ WHEELHOUSE = "/opt/wheelhouse"
 SKIP_SMELLS = "requires|unavailable|not installed|not available|missing|no module|could not import|cannot import|not found"
 
 PROBE_PYTHON = """python - <<'PY'
-import importlib.metadata as md, os, re
-installed = {}
+import importlib.metadata as md, os, re, base64, hashlib, glob, sysconfig
+installed, owned = {}, set()
 for d in md.distributions():
     name = d.metadata["Name"]
     installed[re.sub(r"[-_.]+", "-", name).lower()] = name
+    owned.update(os.path.realpath(d.locate_file(f)) for f in d.files or [])
     missing = [str(f) for f in (d.files or []) if not str(f).endswith(".pyc") and not os.path.exists(d.locate_file(f))]
     if missing:
         print("MISSING_FILES", name, missing[0])
+        continue
+    for f in d.files or []:  # RECORD's hashes: a file that is there but not what the wheel installed
+        if f.hash and f.hash.mode == "sha256" and not str(f).endswith(".pyc"):
+            try:
+                data = open(d.locate_file(f), "rb").read()
+            except OSError:
+                continue
+            if base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode() != f.hash.value:
+                print("CHANGED_FILES", name, f)
+                break
+for pth in glob.glob(os.path.join(sysconfig.get_paths()["purelib"], "*.pth")):
+    if os.path.realpath(pth) not in owned:
+        print("STRAY_PTH", pth)
 wheelhouse = "WHEELHOUSE"
 for w in sorted(os.listdir(wheelhouse)) if os.path.isdir(wheelhouse) else []:
     dist = re.sub(r"[-_.]+", "-", w.split("-")[0]).lower()
@@ -67,11 +82,12 @@ PROBE_EXEC = (
     "find /usr/bin /usr/sbin /bin /sbin /usr/local/bin /opt/venv/bin -maxdepth 1 -type f ! -perm -u+x "
     "2>/dev/null | sed 's/^/NOT_EXECUTABLE /' | head -n 40; "
     "for f in $(command -v python python3); do p=$(readlink -f $f); [ -x $p ] || echo NOT_EXECUTABLE $p; done; "
+    "[ -s /etc/ld.so.preload ] && echo PRELOAD_FILE /etc/ld.so.preload; "
     "echo exec-probe-done"
 )
 PROBE_ENV = (
     f"bash -lc env 2>&1 | grep -E '^({'|'.join(SUSPECT_VARS)}|LANG|LC_ALL|TZ|PATH)=' ; "
-    f"grep -nsE '({'|'.join(SUSPECT_VARS)}|LANG|LC_|TZ|PATH)=' {SHELL_FILES}; echo env-probe-done"
+    f"grep -nsE '({'|'.join(SUSPECT_VARS)}|LANG|LC_|TZ|PATH)=|ulimit ' {SHELL_FILES}; echo env-probe-done"
 )
 PROBES = (PROBE_PYTHON, PROBE_DPKG, PROBE_EXEC, PROBE_ENV)
 
@@ -92,8 +108,14 @@ def _history(messages: list[dict[str, str]]) -> list[tuple[str, str]]:
 
 
 def suite_passed(observation: str) -> bool:
-    """True when a test run's output says everything passed (pytest summary or a zero exit code)."""
+    """True when a test run's output says everything passed (pytest summary or a zero exit code, unless the
+    output of prove, cargo or automake reports failures)."""
     if re.search(r"\b\d+ (failed|errors?)\b|\bERROR\b|Traceback|Permission denied|not found", observation):
+        return False
+    # prove, cargo and automake say so in words (behind a `| tee` the exit code is tee's)
+    if re.search(
+        r"^Result: FAIL|^Failed \d+/\d+|test result: FAILED|^# (FAIL|ERROR): +[1-9]", observation, re.M
+    ):
         return False
     if re.search(rf"^SKIPPED \[\d+\] .*({SKIP_SMELLS})", observation, re.M | re.I):
         return False  # tests skipped because something they need is gone (e.g. a C extension)
@@ -160,6 +182,18 @@ class HeuristicPolicy:
             )
         for match in re.finditer(r"^MISSING_FILES (\S+)", text, re.M):
             found.append((f"{match.group(1)} lost installed files; reinstall it.", _pip_fix(match.group(1))))
+        for match in re.finditer(r"^CHANGED_FILES (\S+)", text, re.M):
+            found.append(
+                (f"Files of {match.group(1)} differ from its RECORD; reinstall it.", _pip_fix(match.group(1)))
+            )
+        for match in re.finditer(r"^STRAY_PTH (\S+)", text, re.M):
+            found.append(
+                ("A startup hook that no package installed.", f"rm -f {shlex.quote(match.group(1))}")
+            )
+        if re.search(r"^PRELOAD_FILE ", text, re.M):
+            found.append(("The loader preloads a library for every program.", "rm -f /etc/ld.so.preload"))
+        if re.search(r"^[^:\n]*:\d+:\s*ulimit ", text, re.M):
+            found.append(("A login file lowers a resource limit.", _comment_out("ulimit ")))
         for match in re.finditer(r"^NOT_INSTALLED (\S+)", text, re.M):
             found.append(
                 (f"{match.group(1)} is in the wheelhouse but not installed.", f"pip install {match.group(1)}")
@@ -243,6 +277,11 @@ def _apt_fix_path(pattern: str) -> str:
 
 def _apt_fix_exe(name: str) -> str:
     return _apt_fix_path(f"*bin/{name}")
+
+
+def _comment_out(pattern: str) -> str:
+    """Comment out the lines of the login-shell files that start with `pattern`."""
+    return f"sed -i -E '/^\\s*{pattern}/s/^/# /' {SHELL_FILES} 2>/dev/null; grep -nsE '{pattern}' {SHELL_FILES}; true"
 
 
 def _unset_fix(var_regex: str) -> str:

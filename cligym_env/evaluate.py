@@ -109,9 +109,10 @@ def evaluate_runs(
         score = score_run(episodes, list(ks), n_bootstrap)
         name = config.get("agent") or episodes[0].get("agent", "?")
         model = config.get("model") or episodes[0].get("model")
-        runs.append(
-            {"run_dir": str(run_dir), "agent": name, "model": model, "split": config.get("split"), **score}
-        )
+        split = config.get("split")
+        if split not in (None, "all") and config.get("split_by", "gold") != "gold":
+            split = f"{split} (by {config['split_by']})"
+        runs.append({"run_dir": str(run_dir), "agent": name, "model": model, "split": split, **score})
     table = comparison_table(runs, list(ks))
     for run in runs:
         run_dir = Path(run["run_dir"])

@@ -30,7 +30,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from cligym_env.errors import CligymError
-from cligym_env.splits import DEFAULT_TEST_FRACTION, split_of
+from cligym_env.splits import DEFAULT_TEST_FRACTION, SPLIT_BY, fault_split, split_of
 
 TRAJECTORIES = "trajectories.jsonl"
 RUN_FILE = "run.json"
@@ -50,9 +50,11 @@ class RunConfig(BaseModel):
     out: str
     """The run folder (receives run.json and trajectories.jsonl)."""
     split: str = "all"
-    """train | test | all: held-out split by gold project (see `cligym_env.splits`)."""
+    """train | test | all: the held-out split (see `cligym_env.splits`)."""
+    split_by: str = "gold"
+    """gold (hold out projects) | fault (hold out fault families and repair shapes)."""
     test_fraction: float = DEFAULT_TEST_FRACTION
-    """Share of gold projects in the test split."""
+    """Share of gold projects (or fault families) in the test split."""
     limit: int | None = None
     """Play at most this many tasks (after the split, in id order)."""
     k: int = Field(1, ge=1)
@@ -76,16 +78,28 @@ def select_tasks(
     split: str = "all",
     test_fraction: float = DEFAULT_TEST_FRACTION,
     limit: int | None = None,
+    split_by: str = "gold",
 ):
-    """The tasks under `paths` in the split, sorted by id; one clear error when there are none."""
+    """The tasks under `paths` in the split, sorted by id; one clear error when there are none.
+
+    `split_by="fault"` splits by fault family and repair shape: tasks that would straddle are in neither split.
+    """
     from cligym_env.gold import default_gold_root
     from cligym_env.task import list_tasks
 
     if split not in ("train", "test", "all"):
         raise CligymError(f"unknown split '{split}' (use train, test or all)")
+    if split_by not in SPLIT_BY:
+        raise CligymError(f"unknown --split-by '{split_by}' (use {' or '.join(SPLIT_BY)})")
     found = {t.id: t for p in paths for t in list_tasks(Path(p))}
     if not found:
         raise CligymError(f"no task folders (with task.yaml) in {', '.join(map(str, paths))}")
+    if split_by == "fault" and split != "all":
+        chosen = getattr(fault_split(found.values(), test_fraction), split)
+        if not chosen:
+            raise CligymError(f"none of the {len(found)} tasks is in the {split} split (by fault)")
+        chosen = [found[i] for i in sorted(chosen)]
+        return chosen[:limit] if limit else chosen
     root = default_gold_root()
     golds = {t.spec.gold for t in found.values()} | (
         {p.name for p in root.iterdir() if (p / "gold.yaml").is_file()} if root.is_dir() else set()
@@ -240,7 +254,7 @@ def run_rollouts(config: RunConfig, progress: bool = True, stop: threading.Event
     from agents.registry import make_policy
     from cligym_env.task_image import build_task_image
 
-    tasks = select_tasks(config.tasks, config.split, config.test_fraction, config.limit)
+    tasks = select_tasks(config.tasks, config.split, config.test_fraction, config.limit, config.split_by)
     make_policy(config.agent, tasks[0], **config.options)  # an unknown agent fails here, once
     run_dir = Path(config.out)
     run_dir.mkdir(parents=True, exist_ok=True)

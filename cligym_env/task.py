@@ -3,13 +3,15 @@
 A task lives in one folder (`tasks/generated/<id>/`):
 - `task.yaml`   a `TaskSpec` (instruction, FAIL_TO_PASS, PASS_TO_PASS, test command, limits, provenance);
 - `Dockerfile`  `FROM ${CLIGYM_GOLD_IMAGE}` then the breaking `RUN` lines;
-- `solution.sh` the oracle repair (never copied into the image).
+- `solution.sh` the oracle repair (never copied into the image);
+- `files/`      optional: host files the break needs (a wheel), which the Dockerfile copies to `FILES_DIR`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
@@ -22,7 +24,10 @@ from cligym_env.specs import dump_yaml_model, load_yaml_model, write_atomic
 
 TASK_FILE = "task.yaml"
 SOLUTION_FILE = "solution.sh"
+BROKEN_OUTPUT_FILE = "broken-output.txt"
 TASK_ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,127}$"
+FILES_DIR = "/tmp/cligym-files"
+"""Where a break finds the task's `files/` (`COPY files/ /tmp/cligym-files/`); the break removes it."""
 CATEGORIES = (
     "file-system",
     "infrastructure",
@@ -30,6 +35,7 @@ CATEGORIES = (
     "network-security",
     "compatibility",
     "concurrency",
+    "source-logic",
     "other",
 )
 
@@ -139,16 +145,19 @@ class Task:
 
     def break_lines(self) -> list[str]:
         """The breaking commands after the FROM line: shell commands without their `RUN` (each line of a
-        continued `RUN a \\ && b` is one), other instructions (`ENV ...`) as written."""
+        continued `RUN a \\ && b` is one), other instructions (`ENV ...`) as written; the hygiene wrapper's
+        own commands (`inversion/hygiene.py`) are not breaking commands and are left out."""
         lines = self.dockerfile.read_text(encoding="utf-8").splitlines()
         out = []
         for line in (ln.strip() for ln in lines):
             if not line or line.startswith(("#", "ARG ", "FROM ")):
                 continue
             line = line.removesuffix("\\").rstrip()
+            if HYGIENE_STATE in line:
+                continue
             if line.startswith("RUN "):
                 out.append(line[4:].strip())
-            elif line.startswith("&& ") and out:
+            elif line.startswith("&& "):
                 out.append(line[3:].strip())
             else:
                 out.append(line)
@@ -177,7 +186,9 @@ def list_tasks(root: Path) -> list[Task]:
     )
 
 
-INSTRUCTIONS = ("RUN", "ENV", "USER", "WORKDIR")
+HYGIENE_STATE = "/run/.cligym-hygiene"
+"""Where the hygiene wrapper keeps its state while a broken image builds; its commands name it."""
+INSTRUCTIONS = ("RUN", "ENV", "USER", "WORKDIR", "COPY")
 
 
 def outcome_key(family: str, fail_to_pass: list[str]) -> str:
@@ -218,19 +229,31 @@ def single_run_command(dockerfile: str) -> str | None:
     return command if lines[2].startswith("RUN ") and not command.startswith("[") else None
 
 
-def write_task(dest_root: Path, spec: TaskSpec, dockerfile: str, solution: str) -> Task:
-    """Write a task folder atomically: everything goes to a hidden temp folder that is renamed into place."""
+def write_task(dest_root: Path, spec: TaskSpec, dockerfile: str, solution: str,
+               files: tuple[tuple[str, str], ...] = ()) -> Task:  # fmt: skip
+    """Write a task folder atomically: everything goes to a hidden temp folder that is renamed into place.
+
+    `files` are (host path, path under `files/`) pairs copied into the folder, for the Dockerfile's COPY.
+    """
     final = dest_root / spec.id
     if final.exists():
         raise SpecError(f"task folder {final} already exists")
     tmp = dest_root / f".{spec.id}.partial"
     if tmp.exists():
-        import shutil
-
         shutil.rmtree(tmp)
     write_atomic(tmp / TASK_FILE, dump_yaml_model(spec))
     write_atomic(tmp / "Dockerfile", dockerfile)
     write_atomic(tmp / SOLUTION_FILE, solution if solution.endswith("\n") else solution + "\n")
     (tmp / SOLUTION_FILE).chmod(0o755)
+    if files:
+        copy_files(files, tmp / "files")
     tmp.rename(final)
     return Task(final.resolve(), spec)
+
+
+def copy_files(files: tuple[tuple[str, str], ...], folder: Path) -> Path:
+    """Copy (host path, path under `folder`) pairs into `folder`, a task's or a build context's `files/`."""
+    for host, dest in files:
+        (folder / dest).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(host, folder / dest)
+    return folder

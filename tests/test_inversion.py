@@ -66,18 +66,17 @@ def test_template_statement_counts_and_never_names_the_fix() -> None:
     fault = Fault("startup-hook-setting", "infrastructure", "recursion-limit", ("echo x > /s/zz.pth",),
                   ("rm -f /s/zz.pth",), "Deep recursion fails.", ("/s/zz.pth", "zz.pth", "setrecursionlimit"))  # fmt: skip
     report = TestReport(output_tail="E   RecursionError: maximum recursion depth exceeded\n")
-    for seed in range(12):  # every opening template
+    mentioned = 0
+    for seed in range(12):
         one, hint = write_statement("jinja2", "/testbed", "python -m pytest -q tests", [fault], report,
                                     ["tests/test_a.py::test_deep"], 900, random.Random(seed))  # fmt: skip
-        assert re.search(
-            r"\b1 (of (its |the )?900 tests (of jinja2 \(in /testbed\) )?fails|failure out of 900)", one
-        )
-        assert "RecursionError" in one and hint == fault.symptom and not leaks(one, fault.leak_terms)
+        assert re.search(r"\b1\b", one) and "900" in one and "tests/test_a.py::test_deep" in one
+        assert hint.startswith(fault.symptom) and not leaks(one + hint, fault.leak_terms)
+        mentioned += "RecursionError" in one
         many, _ = write_statement("jinja2", "/testbed", "python -m pytest -q tests", [fault], report,
                                   ["tests/test_a.py::test_deep", "tests/test_b.py::test_x"], 900, random.Random(seed))  # fmt: skip
-        assert re.search(
-            r"\b2 (of (its |the )?900 tests (of jinja2 \(in /testbed\) )?fail\b|failures out of)", many
-        )
+        assert re.search(r"\b2\b", many) and "900" in many
+    assert mentioned >= 6, "the real error is quoted in most statements"
 
 
 @pytest.mark.slow
@@ -372,20 +371,20 @@ def test_feedback_steers_families_and_composes_validated_faults() -> None:
     for i in range(RECENT_SINGLES):
         feedback.observe(_entry(30 + i, Fault("f", "config", f"u{i}", ("a",), ("b",), "s"), "accepted"))
     assert steady.share("g", feedback) == COMPOSITE_SHARE  # single faults win again: the least share
-    # Parts that fail every test mask each other: composites prefer at most one of them.
+    # A part that fails every test masks the others and leaves nothing passing: composites never take one.
     tmp = Fault(
         "broken-tmp-directory", "file-system", "/tmp:file", ("rm -rf /tmp && touch /tmp",), ("z",), "s"
     )
     feedback = Feedback()
-    for i, (fault, failed) in enumerate(((exe, 300), (tmp, 300), (dep, 12))):
+    for i, (fault, failed) in enumerate(((exe, 300), (tmp, 300), (dep, 12), (ca, 40))):
         feedback.observe(_entry(i, fault, "accepted", fail_to_pass=failed))
     assert feedback.sweeping("g") == {exe.signature, tmp.signature}
     proposals = [inverter._composite("g", random.Random(seed), feedback) for seed in range(40)]
-    assert all(sum(f in p.signature for f in (exe.family, tmp.family)) <= 1 for p in proposals)
-    assert {p.signature for p in proposals} == {
-        f"{exe.signature}+{dep.signature}",
-        f"{tmp.signature}+{dep.signature}",
-    }
+    assert {p.signature for p in proposals if p} == {f"{ca.signature}+{dep.signature}"}
+    feedback = Feedback()
+    for i, (fault, failed) in enumerate(((exe, 300), (tmp, 300), (dep, 12))):
+        feedback.observe(_entry(i, fault, "accepted", fail_to_pass=failed))
+    assert inverter._composite("g", random.Random(0), feedback) is None  # one partial family: no composite
 
 
 @pytest.mark.slow
@@ -414,7 +413,7 @@ def test_composite_of_validated_faults_needs_every_repair(tmp_path: Path) -> Non
         task = run_attempt(ws, proposal, tmp_path, "slugify-composite", Provenance(inverter="test"),
                            rng, timings=timings)  # fmt: skip
         assert task.spec.signature == proposal.signature and task.spec.fault_family.count("+") == 1
-        assert task.break_lines() == list(proposal.break_commands)
+        assert task.break_lines() == list(proposal.break_commands)  # the hygiene wrapper is not a break
         assert len((task.path / "Dockerfile").read_text().split("RUN ")) == 2, "one RUN, one layer"
         assert set(timings) == {"live", "build", "rerun", "repair"}
         # Each part's repair alone leaves tests failing: the composite needs both.

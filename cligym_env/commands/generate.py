@@ -52,6 +52,13 @@ def generate(
             help="Problem statements: template, or llm (written by --model, leak-checked, template fallback)."
         ),
     ] = "template",
+    max_fail_share: Annotated[
+        float,
+        typer.Option(
+            help="Refuse candidates that fail at least this share of the gold's tests ('sweeping'; 1.0 refuses "
+            "none): 0.9 steers a run to faults that keep part of the suite passing."
+        ),
+    ] = 1.0,
     seed: Annotated[
         int, typer.Option(help="Base seed; attempt seeds derive from it, the gold and the attempt number.")
     ] = 0,
@@ -96,6 +103,7 @@ def generate(
     elif statements != "template":
         raise CligymError(f"unknown statement writer '{statements}' (use template or llm)")
     generator = Generator(golds, out, inv, seed=seed, progress=say, writer=writer)
+    generator.max_fail_share = max_fail_share
     # `kill` (SIGTERM) stops like Ctrl-C: running attempts end, containers are removed, the journal stays whole.
     signal.signal(signal.SIGTERM, _interrupt)
     target = max(n - generator.total_accepted, 0)

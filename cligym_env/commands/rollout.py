@@ -18,6 +18,9 @@ def run(
         Path("tasks/generated")
     ],
     split: Annotated[str, typer.Option(help="train | test | all (held out by gold project).")] = "all",
+    split_by: Annotated[
+        str, typer.Option(help="gold | fault: hold out gold projects, or fault families and repair shapes.")
+    ] = "gold",
     limit: Annotated[int | None, typer.Option(help="At most this many tasks.")] = None,
     k: Annotated[int, typer.Option("--k", help="Samples per task (Pass@k).")] = 1,
     workers: Annotated[int, typer.Option(help="Episodes at once.")] = 1,
@@ -41,7 +44,7 @@ def run(
 
     options = {"model": model, "base_url": base_url, "temperature": temperature, "max_tokens": max_tokens}
     config = RunConfig(
-        agent=agent, tasks=[str(t) for t in tasks], out=str(out), split=split, limit=limit, k=k,
+        agent=agent, tasks=[str(t) for t in tasks], out=str(out), split=split, split_by=split_by, limit=limit, k=k,
         workers=workers, seed=seed, max_steps=max_steps, episode_timeout=episode_timeout, hard=hard,
         options={key: value for key, value in options.items() if value is not None},
     )  # fmt: skip

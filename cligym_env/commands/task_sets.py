@@ -1,4 +1,5 @@
-"""`cligym tasks make|stats|calibrate`: build task sets from candidates, describe them, calibrate difficulty."""
+"""`cligym tasks make|stats|audit|restate|dedup|rebalance|conceal|calibrate`: build task sets from candidates, describe and audit
+them, restate them, calibrate difficulty."""
 
 from __future__ import annotations
 
@@ -25,6 +26,14 @@ def _load(paths: list[Path]):
     if not found:
         raise CligymError(f"no task folders (with task.yaml) in {', '.join(map(str, paths))}")
     return found
+
+
+def _gold_names() -> list[str]:
+    """Every gold under the gold root: each must contribute tasks, even one that has none yet."""
+    from cligym_env.gold import GOLD_FILE, default_gold_root
+
+    root = default_gold_root()
+    return sorted(p.name for p in root.iterdir() if (p / GOLD_FILE).is_file()) if root.is_dir() else []
 
 
 @tasks_app.command("make")
@@ -68,11 +77,99 @@ def stats(
     from cligym_env.inversion.stats import stats_markdown, task_stats
     from cligym_env.specs import write_atomic
 
-    data = task_stats(_load(tasks))
+    data = task_stats(_load(tasks), golds=_gold_names())
     text = stats_markdown(data, shlex.join(["cligym", *sys.argv[1:]]))
     if write:
         write_atomic(write, text)
     emit(data, as_json, text)
+
+
+@tasks_app.command("audit")
+def audit(
+    tasks: TasksArg,
+    sample: Annotated[int, typer.Option(help="Show N random tasks: statement, broken output, repair.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the sample.")] = 0,
+    run: Annotated[
+        bool, typer.Option("--run", help="Run each sampled task's broken image tests now (Docker).")
+    ] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when a target is not met.")] = False,
+    all_golds: Annotated[
+        bool, typer.Option(help="Count every gold under tasks/gold, not only those with tasks in DIR.")
+    ] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Issue #13's realism and diversity targets, checked from the task files, with PASS / FAIL for each.
+
+    Sweeping means the failing tests are at least 90% of the task's tests. A sample shows, for a person to
+    review, each task's statement, the end of its broken run's output (stored in `broken-output.txt`, or run
+    now with --run) and its repair, side by side.
+    """
+    from cligym_env.inversion.audit import (
+        audit_figures,
+        audit_markdown,
+        sample_tasks,
+        sample_view,
+        target_checks,
+    )
+
+    found = _load(tasks)
+    figures = audit_figures(found, golds=_gold_names() if all_golds else ())
+    checks = target_checks(figures)
+    views = [sample_view(t, run, say) for t in sample_tasks(found, sample, seed)] if sample else []
+    if as_json:
+        emit({"figures": figures, "targets": checks, "sample": views}, True)
+    else:  # plain Markdown on stdout, so it can be pasted or redirected; the sample as tables after it
+        print(audit_markdown(figures), end="", flush=True)
+        for view in views:
+            _show_sample(view)
+    if strict and not all(c["ok"] for c in checks):
+        raise typer.Exit(1)
+
+
+def _show_sample(view: dict) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    from cligym_env.commands.common import console
+
+    table = Table(
+        title=f"{view['id']} ({view['family']}; {view['fail_to_pass']} fail, {view['pass_to_pass']} pass)",
+        expand=True, show_lines=True,
+    )  # fmt: skip
+    for column in ("statement", "broken run (end of output)", "repair"):
+        table.add_column(column, ratio=1, overflow="fold")
+    output = view["broken_output"] or "(not stored; rerun with --run)"
+    table.add_row(Text(view["statement"]), Text(output[-2500:]), Text(view["solution"]))
+    console.print(table)
+
+
+@tasks_app.command("restate")
+def restate(
+    tasks: TasksArg,
+    only_duplicates: Annotated[
+        bool,
+        typer.Option(
+            "--only-duplicates", help="Only tasks whose statement another task on the gold has (first kept)."
+        ),
+    ] = False,
+    run: Annotated[
+        bool,
+        typer.Option("--run", help="Run the broken image tests for tasks without a stored broken output."),
+    ] = False,
+    workers: Annotated[int, typer.Option(help="Tasks whose broken output is fetched at once.")] = 1,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write statements again from the broken run (counts, failing tests, an output excerpt), none shared by
+    two tasks on a gold; atomic per task and resumable."""
+    from cligym_env.inversion.restate import restate_tasks
+    from cligym_env.task import TASK_FILE
+
+    root = tasks[0] if len(tasks) == 1 and not (tasks[0] / TASK_FILE).is_file() else None
+    counts = restate_tasks(
+        _load(tasks), root, only_duplicates=only_duplicates, run=run, workers=workers,
+        on_task=lambda task, outcome: say(f"{task.id}: {outcome}"),
+    )  # fmt: skip
+    emit(counts, as_json, ", ".join(f"{k} {v}" for k, v in counts.items()))
 
 
 @tasks_app.command("dedup")
@@ -100,6 +197,76 @@ def dedup(
                 shutil.rmtree(task.path)
     dropped = sum(len(g) - 1 for g in groups)
     emit(out, as_json, f"{len(groups)} groups, {dropped} near-duplicates" + (" removed" if remove else ""))
+
+
+@tasks_app.command("rebalance")
+def rebalance(
+    tasks: TasksArg,
+    retire_to: Annotated[
+        Path, typer.Option(help="Where retired task folders go (with a RETIRED.md).")
+    ] = Path("tasks/retired"),
+    min_total: Annotated[
+        int, typer.Option(help="Never retire below this many tasks (the audit's target is 2,000).")
+    ] = 2000,
+    max_sweeping: Annotated[
+        float, typer.Option(help="Stop once sweeping tasks are at most this share.")
+    ] = 0.2,
+    keep: Annotated[
+        list[str] | None,
+        typer.Option("--keep", help="Task ids never to retire (repeat), e.g. those tests use."),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would be retired.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Retire surplus sweeping tasks (those failing >= 90% of their tests), most over-represented family first,
+    never below --min-total tasks, a gold's floor of 10, or a hand-written task."""
+    from cligym_env.inversion.rebalance import plan_rebalance, retire
+
+    plan = plan_rebalance(_load(tasks), min_total=min_total, max_sweeping=max_sweeping, keep=keep or ())
+    if not dry_run:
+        retire(plan, retire_to)
+    out = {
+        "retired": [t.id for t in plan.retire],
+        "before": plan.before,
+        "after": plan.after,
+        "dry_run": dry_run,
+    }
+    emit(
+        out,
+        as_json,
+        f"{'would retire' if dry_run else 'retired'} {len(plan.retire)} sweeping tasks; sweeping share "
+        f"{plan.before['sweeping_share']:.1%} -> {plan.after['sweeping_share']:.1%}, largest family "
+        f"{plan.after['largest_family']} {plan.after['largest_family_share']:.1%}, {plan.after['tasks']} tasks",
+    )
+
+
+@tasks_app.command("conceal")
+def conceal(
+    tasks: TasksArg,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only count what would change.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Wrap each task's breaking commands so its image carries no forensic trace (mtimes, package-manager logs,
+    backups; see `cligym_env/inversion/hygiene.py`), or re-wrap them in the current version. Images rebuild on
+    next use; re-validate a sample afterwards (`cligym validate --sample`)."""
+    import hashlib
+
+    from cligym_env.inversion.hygiene import conceal_dockerfile
+    from cligym_env.specs import write_atomic
+
+    changed = []
+    for task in _load(tasks):
+        seed = int(hashlib.sha256(task.id.encode()).hexdigest()[:8], 16)
+        text = conceal_dockerfile(task.dockerfile.read_text(encoding="utf-8"), seed)
+        if text is not None:
+            changed.append(task.id)
+            if not dry_run:
+                write_atomic(task.dockerfile, text)
+    emit(
+        {"changed": changed, "dry_run": dry_run},
+        as_json,
+        f"{len(changed)} Dockerfiles {'to wrap' if dry_run else 'wrapped'}",
+    )
 
 
 @tasks_app.command("calibrate")

@@ -35,6 +35,8 @@ DETERMINISTIC_REJECTIONS = frozenset(
         "flaky",
         "near-duplicate",
         "harness-only",
+        "sweeping",
+        "no-visible-failure",
     }
 )
 PRIOR_STRENGTH = 2.0

@@ -16,7 +16,7 @@ import random
 import shutil
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -27,7 +27,7 @@ from cligym_env.errors import CligymError
 from cligym_env.gold import Gold
 from cligym_env.inversion.feedback import Feedback, fault_to_dict
 from cligym_env.inversion.pipeline import GoldWorkspace, Rejection, run_attempt
-from cligym_env.inversion.statement import write_statement
+from cligym_env.inversion.statement import DistinctStatements, write_statement
 from cligym_env.runtime.containers import PROCESS_ID, PROCESS_LABEL, gc
 from cligym_env.task import Provenance, list_tasks, outcome_key
 
@@ -90,7 +90,9 @@ class Generator:
     def __init__(self, golds: list[Gold], out: Path, inverter, seed: int = 0, progress: Callable | None = None,
                  writer: Callable | None = None):  # fmt: skip
         self.golds, self.out, self.inverter, self.seed = golds, out, inverter, seed
-        self.writer = writer or write_statement
+        self.statements: dict[str, set[str]] = defaultdict(set)
+        """Per gold, the instructions of its tasks: a new task's statement is never one of them."""
+        self.writer = DistinctStatements(writer or write_statement, self.statements)
         self.say = progress or (lambda _m: None)
         self.lock = threading.Lock()
         self.stop = threading.Event()
@@ -101,6 +103,8 @@ class Generator:
         self.unhealthy: dict[str, str] = {}
         self.total_accepted = 0
         self.feedback = Feedback()
+        self.max_fail_share = 1.0
+        """Refuse candidates that fail at least this share of the gold's tests (1.0: refuse none)."""
         self._local = threading.local()
         self._workspaces: list[GoldWorkspace] = []
         self._load()
@@ -129,6 +133,7 @@ class Generator:
                 self.signatures.add(f"{spec.gold}|{spec.signature}")
             self.signatures.add(f"{spec.gold}|{outcome_key(spec.fault_family, spec.fail_to_pass)}")
             self.titles.append(spec.title)
+            self.statements[spec.gold].add(spec.instruction)
             self.total_accepted += 1
         if self.journal_path.exists():
             for line in self.journal_path.read_text().splitlines():
@@ -218,6 +223,7 @@ class Generator:
                 claim=claim,
                 timings=timings,
                 writer=self.writer,
+                max_fail_share=self.max_fail_share,
             )
             entry.update(
                 status="accepted",

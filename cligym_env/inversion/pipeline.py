@@ -8,9 +8,13 @@ in a fresh container. Every way out is either a written task or a `Rejection` wi
 from __future__ import annotations
 
 import contextlib
+import io
 import random
+import tarfile
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import docker.errors
 from docker.models.containers import Container
@@ -19,16 +23,30 @@ from cligym_env.errors import BuildError, CligymError
 from cligym_env.gold import Gold, GoldRecord
 from cligym_env.gold_image import build_gold
 from cligym_env.inversion.families.base import Context, Fault
+from cligym_env.inversion.hygiene import concealed_dockerfile
 from cligym_env.inversion.probe import Probe, probe_gold
 from cligym_env.inversion.statement import leaks, write_statement
+from cligym_env.inversion.symptoms import plain_output
 from cligym_env.inversion.validate import tests_in_fresh_container
 from cligym_env.runtime.containers import docker_client, exec_once, remove_container, start_container
 from cligym_env.runtime.sourcetree import SourceGuard
-from cligym_env.task import Provenance, Task, TaskSpec, Timeouts, dockerfile_text, outcome_key, write_task
+from cligym_env.specs import write_atomic
+from cligym_env.task import (
+    BROKEN_OUTPUT_FILE,
+    FILES_DIR,
+    Provenance,
+    Task,
+    TaskSpec,
+    Timeouts,
+    copy_files,
+    outcome_key,
+    write_task,
+)
 from cligym_env.task_image import build_broken_image, run_task_tests
 from cligym_env.testing import Outcome, TestReport
 
 BREAK_TIMEOUT = 300.0
+BROKEN_OUTPUT_CHARS = 8000
 
 
 @dataclass
@@ -46,6 +64,8 @@ class Proposal:
     leak_terms: tuple[str, ...] = ()
     composed: bool = False
     """Made of faults that each became a task on this gold alone: all are kept, none is a decoy."""
+    files: tuple[tuple[str, str], ...] = ()
+    """Host files the break needs, as (host path, path under the task's `files/` and `FILES_DIR`)."""
 
     @classmethod
     def from_faults(cls, faults: list[Fault], gold: str, composed: bool = False) -> Proposal:
@@ -61,6 +81,8 @@ class Proposal:
             signature="+".join(sorted(f.signature for f in faults)),
             leak_terms=tuple(t for f in faults for t in f.leak_terms),
             composed=composed and len(faults) > 1,
+            # Lists when a fault came back from the journal (JSON): tuples, once per destination.
+            files=tuple({dest: (str(host), dest) for f in faults for host, dest in f.files}.values()),
         )
 
     def solution_script(self) -> str:
@@ -120,19 +142,31 @@ def _flipped(report: TestReport, healthy: list[str]) -> list[str]:
     return sorted(t for t in healthy if report.status_of(t) is not Outcome.PASSED)
 
 
+def _visible(report: TestReport, fail_to_pass: list[str]) -> bool:
+    """Whether a person running the suite would see something wrong: no results at all, a failed or errored
+    test (a collection error included), or one of the flipped tests skipped."""
+    if not report.outcomes:
+        return True
+    if any(o in (Outcome.FAILED, Outcome.ERROR) for o in report.outcomes.values()):
+        return True
+    return any(report.status_of(t) is Outcome.SKIPPED for t in fail_to_pass)
+
+
 def _shell_join(commands: list[str]) -> str:
     return "set -e\n" + "\n".join(commands)
 
 
 def run_attempt(ws: GoldWorkspace, proposal: Proposal, dest_root, task_id: str, provenance: Provenance,
-                rng: random.Random, claim=None, timings: dict | None = None, writer=write_statement) -> Task:  # fmt: skip
+                rng: random.Random, claim=None, timings: dict | None = None, writer=write_statement, *,
+                max_fail_share: float = 1.0) -> Task:  # fmt: skip
     """Validate `proposal` on the gold and write the task; raises Rejection with the reason otherwise.
 
     A proposal of several faults keeps only those that make more tests fail than the faults before them (a
     fault nobody can observe is a decoy, not a task); `claim(key) -> bool` then re-checks the smaller
     proposal's signature for duplicates, and reserves the candidate's `outcome_key` (near-duplicates). A
     composed proposal (parts validated alone) is broken and tested in one go: each part fails tests by itself,
-    so each is needed even where another part masks it. `timings` receives seconds per stage.
+    so each is needed even where another part masks it. `timings` receives seconds per stage. A candidate
+    failing at least `max_fail_share` of the gold's tests is refused as `sweeping`.
     """
     gold, spec = ws.gold, ws.gold.spec
     healthy = ws.record.passing
@@ -147,6 +181,7 @@ def run_attempt(ws: GoldWorkspace, proposal: Proposal, dest_root, task_id: str, 
             steps = [(None, proposal.break_commands)]
         kept, fail_to_pass = [], []
         guard = SourceGuard(container, spec.workdir)
+        put_files(container, proposal.files)
         for fault, commands in steps:
             result = exec_once(container, _shell_join(commands), timeout=BREAK_TIMEOUT, workdir="/")
             if result.exit_code != 0:
@@ -168,11 +203,30 @@ def run_attempt(ws: GoldWorkspace, proposal: Proposal, dest_root, task_id: str, 
     timings["live"] = elapsed(clock)
     if not fail_to_pass:
         raise Rejection("no-flip", live.summary())
+    if not _visible(live, fail_to_pass):
+        # The tests that "fail" are gone from a green run (e.g. a parametrization that depends on a version):
+        # nobody running the suite would see a failure, so there is nothing to report or diagnose.
+        raise Rejection("no-visible-failure", f"{len(fail_to_pass)} tests missing from a run that passes")
     if proposal.faults and not proposal.composed and len(kept) < len(proposal.faults):
         proposal = Proposal.from_faults(kept, gold.name)
         if claim is not None and not claim(proposal.signature):
             raise Rejection("duplicate", f"{proposal.signature} (after dropping faults that changed nothing)")
-        return run_attempt(ws, proposal, dest_root, task_id, provenance, rng, claim, timings, writer)
+        return run_attempt(
+            ws,
+            proposal,
+            dest_root,
+            task_id,
+            provenance,
+            rng,
+            claim,
+            timings,
+            writer,
+            max_fail_share=max_fail_share,
+        )
+    # A fault that fails (nearly) the whole suite says little about the project: refused when the run wants
+    # partial failures (`max_fail_share`, e.g. 0.9 once the set holds its share of sweeping tasks).
+    if max_fail_share < 1.0 and len(fail_to_pass) >= max_fail_share * len(healthy):
+        raise Rejection("sweeping", f"{len(fail_to_pass)} of {len(healthy)} tests fail")
     # A near-duplicate (same family, same failing tests as a task made already, e.g. /tmp turned into a file
     # rather than a dangling link) is dropped before the expensive part.
     if claim is not None and not claim(outcome_key(proposal.family, fail_to_pass)):
@@ -182,9 +236,13 @@ def run_attempt(ws: GoldWorkspace, proposal: Proposal, dest_root, task_id: str, 
         )
     # 2. Built: the Dockerfile gives the same failures in a fresh container (not flaky, not order-dependent).
     clock = time.monotonic()
-    dockerfile = dockerfile_text(proposal.break_commands, comment=proposal.title)
+    # Built with no forensic traces (mtimes, logs, backups; see hygiene.py); the live run had them, harmlessly.
+    copy = [f"COPY files/ {FILES_DIR}/"] if proposal.files else []
+    dockerfile = concealed_dockerfile(proposal.break_commands, rng.randrange(1 << 30), proposal.title, copy)
     try:
-        image = build_broken_image(gold.name, dockerfile, repo=f"cligym/task-{task_id}")
+        with tempfile.TemporaryDirectory(prefix="cligym-files-") as staged:  # the task folder comes last
+            files = copy_files(proposal.files, Path(staged)) if proposal.files else None
+            image = build_broken_image(gold.name, dockerfile, files=files, repo=f"cligym/task-{task_id}")
     except BuildError as exc:
         raise Rejection("build-failed", str(exc)[:300]) from None
     try:
@@ -228,7 +286,12 @@ def run_attempt(ws: GoldWorkspace, proposal: Proposal, dest_root, task_id: str, 
         raise
     pass_to_pass = sorted(set(healthy) - set(fail_to_pass))
     spec_out = _spec(ws, proposal, task_id, fail_to_pass, pass_to_pass, instruction, hint, provenance)
-    return write_task(dest_root, spec_out, dockerfile, proposal.solution_script())
+    task = write_task(dest_root, spec_out, dockerfile, proposal.solution_script(), files=proposal.files)
+    # What the broken run printed: the real symptom, for restating and auditing without a rerun.
+    write_atomic(
+        task.path / BROKEN_OUTPUT_FILE, plain_output(broken.output_tail or "")[-BROKEN_OUTPUT_CHARS:]
+    )
+    return task
 
 
 def _spec(ws: GoldWorkspace, proposal: Proposal, task_id: str, f2p: list[str], p2p: list[str], instruction: str,
@@ -252,6 +315,23 @@ def _spec(ws: GoldWorkspace, proposal: Proposal, task_id: str, f2p: list[str], p
         timeouts=Timeouts(tests=float(spec.test_timeout)),
         provenance=provenance.model_copy(update={"gold_image": ws.image}),
     )
+
+
+def put_files(container: Container, files: tuple[tuple[str, str], ...]) -> None:
+    """Copy (host path, relative path) pairs into `FILES_DIR` of a running container, as the Dockerfile's COPY
+    does in the build."""
+    if not files:
+        return
+    parent, name = FILES_DIR.rsplit("/", 1)
+    payload = io.BytesIO()
+    with tarfile.open(fileobj=payload, mode="w") as tar:
+        folder = tarfile.TarInfo(name)
+        folder.type, folder.mode = tarfile.DIRTYPE, 0o755
+        tar.addfile(folder)
+        for host, dest in files:
+            tar.add(host, arcname=f"{name}/{dest}")
+    if not container.put_archive(parent, payload.getvalue()):
+        raise Rejection("break-failed", f"could not copy {len(files)} files into {FILES_DIR}")
 
 
 def _remove_image(image: str) -> None:

@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import statistics
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 
+from cligym_env.inversion.audit import audit_figures, sizes, target_checks, targets_markdown
 from cligym_env.task import Task, outcome_key
 
 
-def _sizes(values: list[int]) -> dict:
-    if not values:
-        return {"mean": 0, "median": 0, "min": 0, "max": 0}
-    return {
-        "mean": round(statistics.mean(values), 1),
-        "median": statistics.median(values),
-        "min": min(values),
-        "max": max(values),
-    }
-
-
-def task_stats(tasks: list[Task]) -> dict:
-    """Counts and F2P/P2P sizes of a task set (plain data, for --json and the markdown table)."""
+def task_stats(tasks: list[Task], golds: Iterable[str] = ()) -> dict:
+    """Counts and F2P/P2P sizes of a task set (plain data, for --json and the markdown table), and the audit's
+    figures and targets (`golds`: golds that count even without tasks)."""
     specs = [t.spec for t in tasks]
+    figures = audit_figures(tasks, golds)
     faults = Counter(len((s.signature or "x").split("+")) for s in specs)
     return {
         "tasks": len(specs),
@@ -33,9 +25,11 @@ def task_stats(tasks: list[Task]) -> dict:
         "by_difficulty": dict(Counter(s.difficulty or "uncalibrated" for s in specs).most_common()),
         "by_fault_count": {str(k): v for k, v in sorted(faults.items())},
         "by_inverter": dict(Counter(s.provenance.inverter for s in specs).most_common()),
-        "fail_to_pass": _sizes([len(s.fail_to_pass) for s in specs]),
-        "pass_to_pass": _sizes([len(s.pass_to_pass) for s in specs]),
-        "dockerfile_lines": _sizes([len(t.break_lines()) for t in tasks]),
+        "fail_to_pass": sizes([len(s.fail_to_pass) for s in specs]),
+        "pass_to_pass": sizes([len(s.pass_to_pass) for s in specs]),
+        "dockerfile_lines": sizes([len(t.break_lines()) for t in tasks]),
+        "audit": figures,
+        "targets": target_checks(figures),
     }
 
 
@@ -46,6 +40,12 @@ def stats_markdown(stats: dict, command: str) -> str:
         "",
         f"Made by `{command}`. {stats['tasks']} tasks from {stats['golds']} gold environments and "
         f"{stats['families']} fault families.",
+        "",
+        "## Targets (issue #13, checked by `cligym tasks audit`)",
+        "",
+        *targets_markdown(stats["audit"]),
+        "",
+        "## Figures",
         "",
         "| size | mean | median | min | max |",
         "| --- | ---: | ---: | ---: | ---: |",

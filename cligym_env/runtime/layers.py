@@ -119,7 +119,15 @@ def changes(before: dict[str, Entry], after: dict[str, Entry]) -> tuple[list[str
     A deleted entry is whited out only where its parent is still the same directory: under a deleted one,
     or one replaced by a file, it is gone with its parent.
     """
-    changed = sorted(p for p, e in after.items() if before.get(p) != e)
+    changed = {p for p, e in after.items() if before.get(p) != e}
+    # A layer that names a file but not its folders makes the daemon create them with the load's time: every
+    # ancestor goes in with its own metadata, so an unchanged folder stays as it was.
+    for path in list(changed):
+        parent = path.rsplit("/", 1)[0]
+        while parent and parent not in changed and parent in after:
+            changed.add(parent)
+            parent = parent.rsplit("/", 1)[0]
+    changed = sorted(changed)
 
     def kept_dir(path: str) -> bool:
         return path == "/" or (before[path].kind == "d" and path in after and after[path].kind == "d")
@@ -129,7 +137,7 @@ def changes(before: dict[str, Entry], after: dict[str, Entry]) -> tuple[list[str
 
 
 def _layer(container, before: dict[str, Entry], after: dict[str, Entry]) -> bytes | None:
-    changed, deleted = changes(before, after)
+    changed, deleted = changes(before, after)  # (sub-second mtimes: a PAX header keeps them)
     if any(after[p].kind not in "fdl" for p in changed):
         return None
     if sum(after[p].kind == "f" for p in changed) > MAX_FILES:
@@ -150,7 +158,7 @@ def _layer(container, before: dict[str, Entry], after: dict[str, Entry]) -> byte
             info = tarfile.TarInfo(path.lstrip("/"))
             info.type = tarfile.DIRTYPE if entry.kind == "d" else tarfile.SYMTYPE
             info.linkname = entry.link
-            info.mode, info.uid, info.gid, info.mtime = entry.mode, entry.uid, entry.gid, int(entry.mtime)
+            info.mode, info.uid, info.gid, info.mtime = entry.mode, entry.uid, entry.gid, entry.mtime
             tar.addfile(info)
     return buf.getvalue()
 

@@ -28,6 +28,10 @@ class Fault:
     """What a user would notice, phrased without the cause or the fix (used as the hint)."""
     leak_terms: tuple[str, ...] = ()
     """Strings a problem statement must not contain: they would give the fix away."""
+    hints: tuple[str, ...] = ()
+    """Other phrasings of `symptom`, so that hints vary within a family (the writer picks one of all)."""
+    files: tuple[tuple[str, str], ...] = ()
+    """Host files the break needs in the image, as (host path, path in the build context's `files/`)."""
 
     @property
     def signature(self) -> str:
@@ -88,9 +92,17 @@ class FaultFamily(ABC):
         leaks = [target, basename(target), f"install --reinstall -y {package}", f"install {package}"]
         return self.make(target, [f"rm -f {q(target)}"], [reinstall_deb(package)], symptom, leaks)
 
+    SYMPTOMS: ClassVar[tuple[str, ...]] = ()
+    """How a user would describe the symptom, in several phrasings (the first is the fault's `symptom`)."""
+
+    def make_fault(self, target: str, breaks: list[str], repairs: list[str], leaks: list[str]) -> Fault:
+        """`make` with the class's `SYMPTOMS`: the first as the symptom, the others as alternative hints."""
+        return self.make(target, breaks, repairs, self.SYMPTOMS[0], leaks, hints=self.SYMPTOMS[1:])
+
     def make(
-        self, target: str, breaks: list[str], repairs: list[str], symptom: str, leaks: list[str]
-    ) -> Fault:
+        self, target: str, breaks: list[str], repairs: list[str], symptom: str, leaks: list[str],
+        hints: tuple[str, ...] = (), files: tuple[tuple[str, str], ...] = (),
+    ) -> Fault:  # fmt: skip
         return Fault(
             family=self.name,
             category=self.category,
@@ -99,6 +111,8 @@ class FaultFamily(ABC):
             repair_commands=tuple(repairs),
             symptom=symptom,
             leak_terms=tuple(t for t in leaks if t and len(t) >= 3),
+            hints=hints,
+            files=files,
         )
 
 

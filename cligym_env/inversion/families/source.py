@@ -1,0 +1,349 @@
+"""Source logic outside the project: one small edit to an installed dependency or to Python's standard library.
+
+The paper's "source logic" category, with the project's own tree untouched: someone hot-patched a library in
+site-packages (or in /usr/lib/python3.x) and forgot. Each fault is one mutation, as in mutation testing: a
+comparison flipped (`<` to `<=`, `==` to `!=`, `in` to `not in`), `and` swapped with `or`, or an integer
+constant moved by one, inside one function that the tests load. Only the tests that reach that function fail,
+so most of the suite keeps passing, and the traceback points into the library, not at the fix.
+
+Sites are found on the host: the module's source is read from a pristine gold container and parsed with `ast`;
+the break is one `sed` on one line (the Dockerfile stays readable), and the repair reinstalls the distribution
+(pip, from the image's wheelhouse) or the Debian package that ships the module.
+"""
+
+from __future__ import annotations
+
+import ast
+import random
+import re
+from dataclasses import dataclass
+
+from cligym_env.inversion.families.base import Context, Fault, FaultFamily, basename, q, reinstall_deb
+from cligym_env.inversion.families.python_env import HARNESS, _force_reinstall
+
+FLIPS = {"<": "<=", "<=": "<", ">": ">=", ">=": ">", "==": "!=", "!=": "==", "not in": "in", "in": "not in",
+         "is not": "is", "is": "is not", "and": "or", "or": "and"}  # fmt: skip
+MAX_SITES_PER_MODULE = 40
+MAX_MODULES = 40
+# Standard-library modules that the interpreter, pytest or importing anything needs: a mutation there breaks
+# every test (or the repair tools themselves), not some.
+CORE_STDLIB = {
+    "os", "sys", "re", "abc", "ast", "io", "types", "typing", "enum", "functools", "collections", "inspect",
+    "importlib", "encodings", "codecs", "posixpath", "genericpath", "stat", "site", "sysconfig", "warnings",
+    "weakref", "copyreg", "keyword", "operator", "reprlib", "linecache", "tokenize", "token", "traceback",
+    "contextlib", "dis", "opcode", "pathlib", "fnmatch", "ntpath", "sre_compile", "sre_parse", "sre_constants",
+    "_collections_abc", "_weakrefset", "_sitebuiltins", "argparse", "gettext", "locale", "shutil", "tempfile",
+    "textwrap", "pprint", "dataclasses", "struct", "zipimport", "runpy", "pkgutil", "subprocess", "signal",
+    "selectors", "threading", "platform", "glob", "string", "copy", "heapq", "bisect", "random", "hashlib",
+    "zipfile", "email", "json", "unittest", "doctest", "pdb", "bdb", "cmd", "code", "codeop", "shlex", "ssl",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Site:
+    """One mutation: on `line` (1-based) of a file, the `nth` occurrence of `old` becomes `new`."""
+
+    function: str
+    line: int
+    old: str
+    new: str
+    nth: int
+    kind: str
+
+
+def mutation_sites(source: str) -> list[Site]:
+    """Every single-token mutation in the functions of `source` (comparisons, boolean operators, int constants)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []
+    lines = source.splitlines()
+    sites: list[Site] = []
+    for func in _functions(tree):
+        found = 0
+        for node in ast.walk(func):
+            site = _site(node, lines, func.name)
+            if site is not None:
+                sites.append(site)
+                found += 1
+            if found >= 4:  # a few per function: diversity over many functions
+                break
+    return sites
+
+
+def _functions(tree: ast.AST):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and not node.name.startswith("__"):
+            yield node
+
+
+def _site(node: ast.AST, lines: list[str], function: str) -> Site | None:
+    if isinstance(node, ast.Compare) and len(node.ops) == 1:
+        op = _OP_TEXT.get(type(node.ops[0]))
+        return _operator(lines, node.left, node.comparators[0], op, function, "compare")
+    if isinstance(node, ast.BoolOp) and len(node.values) >= 2:
+        op = "and" if isinstance(node.op, ast.And) else "or"
+        return _operator(lines, node.values[0], node.values[1], op, function, "boolean")
+    if (
+        isinstance(node, ast.Constant)
+        and type(node.value) is int
+        and 0 < node.value < 10_000
+        and node.lineno == node.end_lineno
+    ):
+        line = lines[node.lineno - 1]
+        old = line[node.col_offset : node.end_col_offset]
+        if old != str(node.value):
+            return None
+        return _exact(line, node.lineno, node.col_offset, old, str(node.value + 1), function, "constant")
+    return None
+
+
+_OP_TEXT = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!=",
+            ast.In: "in", ast.NotIn: "not in", ast.Is: "is", ast.IsNot: "is not"}  # fmt: skip
+
+
+def _operator(lines, left: ast.AST, right: ast.AST, op: str | None, function: str, kind: str) -> Site | None:
+    """The operator between two operands on one line, written ` op ` (else no clean single-token edit)."""
+    if op is None or left.end_lineno != right.lineno:
+        return None
+    line = lines[left.end_lineno - 1]
+    if line[left.end_col_offset : right.col_offset] != f" {op} ":
+        return None
+    return _exact(line, left.end_lineno, left.end_col_offset, f" {op} ", f" {FLIPS[op]} ", function, kind)
+
+
+def _exact(line: str, lineno: int, col: int, old: str, new: str, function: str, kind: str) -> Site | None:
+    """A site whose `nth` match (as sed counts: leftmost, non-overlapping) is the one at `col`, else None."""
+    nth, at = 0, 0
+    while True:
+        found = line.find(old, at)
+        if found < 0 or found > col:
+            return None
+        nth += 1
+        if found == col:
+            return Site(function, lineno, old, new, nth, kind)
+        at = found + len(old)
+
+
+def sed_command(path: str, site: Site) -> str:
+    """`sed -i` that makes exactly this edit (the nth match on the line), failing if the line has changed."""
+
+    def esc(text: str) -> str:
+        return re.sub(r"([\\/.*\[\]^$&])", r"\\\1", text)
+
+    script = f"{site.line}s/{esc(site.old)}/{esc(site.new)}/{site.nth}"
+    return f"grep -qF {q(site.old)} {q(path)} && sed -i {q(script)} {q(path)}"
+
+
+_TRACE_SCRIPT = r"""
+import json, os, shlex, signal, sys, sysconfig, threading
+roots = (sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"])
+seen = {}
+workdir = os.getcwd() + "/"
+def profile(frame, event, arg):
+    if event == "call":
+        code = frame.f_code
+        if code.co_filename.startswith(roots) and "pytest" not in code.co_filename:
+            caller, depth = frame.f_back, 0
+            while caller is not None and depth < 40:  # reached from the project's code or its tests
+                if caller.f_code.co_filename.startswith(workdir):
+                    key = code.co_filename + ":" + code.co_name
+                    seen[key] = seen.get(key, 0) + 1
+                    return
+                caller, depth = caller.f_back, depth + 1
+def dump(*_):
+    sys.setprofile(None)
+    sys.__stdout__.write("@@calls " + json.dumps(seen) + "\n")
+    sys.__stdout__.flush()
+    os._exit(0)
+signal.signal(signal.SIGTERM, dump)
+import pytest
+sys.setprofile(profile)
+threading.setprofile(profile)
+pytest.main(shlex.split(sys.argv[1]))
+dump()
+"""
+TRACE_SECONDS = 300
+
+
+def called_functions(probe) -> dict[str, int]:
+    """`path:function` -> calls, for the library functions (stdlib and site-packages, pytest's own left out)
+    that the project's code or its tests call, directly or not (the test runner's own calls do not count), from
+    one run of the suite under `sys.setprofile` in a throwaway container (cached per image; {} when the suite is
+    not pytest's or cannot run traced)."""
+    import json
+    import shlex
+
+    from cligym_env.gold import load_gold
+    from cligym_env.runtime.cache import cache_dir
+    from cligym_env.runtime.containers import exec_once, remove_container, start_container
+
+    cache = cache_dir("calls-v2") / f"{probe.image.replace('/', '_').replace(':', '_')}.json"
+    if cache.exists():
+        return json.loads(cache.read_text())
+    command = load_gold(probe.gold).spec.test_command
+    if " -m pytest" not in command:
+        return {}
+    args = command.split(" -m pytest", 1)[1].split("|")[0].split("2>&1")[0]
+    args = (
+        " ".join(a for a in shlex.split(args) if not a.startswith("--junitxml")) + " -q -p no:cacheprovider"
+    )
+    container = start_container(probe.image, network=False, workdir=probe.workdir)
+    try:
+        script = f"timeout -s TERM {TRACE_SECONDS} python -c {q(_TRACE_SCRIPT)} {q(args)} 2>/dev/null | grep '^@@calls '"
+        output = exec_once(container, script, timeout=TRACE_SECONDS + 60, output_cap=64 << 20).output
+    finally:
+        remove_container(container)
+    line = next((ln for ln in output.splitlines() if ln.startswith("@@calls ")), None)
+    calls = json.loads(line.removeprefix("@@calls ")) if line else {}
+    tmp = cache.with_suffix(".tmp")
+    tmp.write_text(json.dumps(calls))
+    tmp.replace(cache)
+    return calls
+
+
+class PatchedFunction(FaultFamily):
+    """Base: mutation sites in the Python files that `files(ctx)` names, as `path:line:nth:kind` targets."""
+
+    languages = ("python",)
+
+    def files(self, ctx: Context) -> dict[str, str]:
+        """path -> what repairs it (a shell command)."""
+        raise NotImplementedError
+
+    def targets(self, ctx: Context) -> list[str]:
+        files = self.files(ctx)
+        if not files:
+            return []
+        calls = called_functions(ctx.probe)
+        sources = _read_files(ctx, list(files))
+        out = []
+        for path, source in sources.items():
+            sites = mutation_sites(source)
+            if calls:  # only functions the suite really calls: a mutation elsewhere flips nothing
+                sites = [site for site in sites if f"{path}:{site.function}" in calls]
+            for site in sites[:MAX_SITES_PER_MODULE]:
+                out.append(f"{path}:{site.line}:{site.nth}:{site.kind}")
+        return out
+
+    def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault | None:
+        path, line, nth, kind = target.rsplit(":", 3)
+        repair = self.files(ctx).get(path)
+        source = _read_files(ctx, [path]).get(path)
+        if not repair or source is None:
+            return None
+        site = next(
+            (s for s in mutation_sites(source) if (s.line, s.nth, s.kind) == (int(line), int(nth), kind)),
+            None,
+        )
+        if site is None:
+            return None
+        module = basename(path)
+        leaks = [path, module, f"{module.removesuffix('.py')}.py"]
+        if len(site.function) >= 6:
+            leaks.append(site.function)
+        return self.make_fault(target, [sed_command(path, site)], [repair], leaks)
+
+
+class PatchedDependency(PatchedFunction):
+    name = "patched-dependency-logic"
+    category = "source-logic"
+    direction = (
+        "change one comparison, boolean operator or constant inside a function of an installed dependency"
+    )
+    SYMPTOMS = (
+        "A library the project relies on gives subtly different answers than it used to.",
+        "Some results computed through a third-party package are off, although that package was never upgraded.",
+        "The failures come from inside an installed package, not from the project's code.",
+        "One installed dependency no longer behaves like the release it claims to be.",
+    )
+
+    def files(self, ctx: Context) -> dict[str, str]:
+        probe = ctx.probe
+        loaded = set(probe.runtime.get("modules", []))
+        dists = probe.dependency_closure() + probe.test_only_dists()
+        out: dict[str, str] = {}
+        for dist in dict.fromkeys(dists):
+            info = probe.dists.get(dist)
+            if not info or dist in HARNESS or dist == probe.project_dist:
+                continue
+            for module in info.get("modules", []):
+                dotted = module.removesuffix(".py").replace("/", ".").removesuffix(".__init__")
+                if loaded and dotted not in loaded:
+                    continue
+                out[f"{probe.site_packages}/{module}"] = _force_reinstall(ctx, dist)
+        return dict(list(out.items())[:MAX_MODULES])
+
+
+class PatchedStdlib(PatchedFunction):
+    name = "patched-stdlib-logic"
+    category = "source-logic"
+    direction = "change one comparison, boolean operator or constant inside a standard-library function"
+    SYMPTOMS = (
+        "Part of Python's own standard library misbehaves: some results are subtly wrong.",
+        "Code that only uses the standard library returns values the tests do not expect.",
+        "The traceback ends inside Python's standard library, in code nobody here maintains.",
+    )
+
+    def files(self, ctx: Context) -> dict[str, str]:
+        probe = ctx.probe
+        if not probe.stdlib:
+            return {}
+        loaded = [m for m in probe.runtime.get("modules", []) if m.split(".")[0] not in CORE_STDLIB]
+        loaded += [m for m in probe.test_scoped if m not in CORE_STDLIB]
+        candidates = [
+            f"{probe.stdlib}/{m.replace('.', '/')}{suffix}"
+            for m in dict.fromkeys(loaded)
+            for suffix in (".py", "/__init__.py")
+            if not m.startswith("_")
+        ]
+        present = _existing(ctx, candidates)
+        out = {}
+        for path in present[:MAX_MODULES]:
+            package = ctx.owner(path)
+            if package:
+                out[path] = reinstall_deb(package)
+        return out
+
+
+def _existing(ctx: Context, paths: list[str]) -> list[str]:
+    if not paths:
+        return []
+    out = ctx.sh("for f in " + " ".join(q(p) for p in paths) + '; do [ -f "$f" ] && echo "$f"; done')
+    return [line.strip() for line in out.splitlines() if line.startswith("/")]
+
+
+_SOURCES: dict[tuple[int, str], str] = {}
+
+
+def _read_files(ctx: Context, paths: list[str]) -> dict[str, str]:
+    """The text of each file in the pristine container (cached per context), in one round trip."""
+    key = id(ctx)
+    todo = [p for p in paths if (key, p) not in _SOURCES]
+    for batch in (todo[i : i + 4] for i in range(0, len(todo), 4)):  # each answer stays under the output cap
+        marker = "@@cligym-file "
+        out = ctx.sh(
+            "for f in "
+            + " ".join(q(p) for p in batch)
+            + f'; do [ -f "$f" ] && [ $(stat -c %s "$f") -lt 400000 ] && echo "{marker}$f" && cat "$f"; done'
+        )
+        for chunk in out.split(marker)[1:]:
+            path, _, text = chunk.partition("\n")
+            _SOURCES[(key, path.strip())] = text
+        for path in batch:
+            _SOURCES.setdefault((key, path), None)  # type: ignore[arg-type]
+    return {p: _SOURCES[(key, p)] for p in paths if _SOURCES.get((key, p)) is not None}
+
+
+def apply_site(source: str, site: Site) -> str:
+    """`source` after the edit `sed_command` makes (for checks on the host)."""
+    lines = source.split("\n")
+    line, at = lines[site.line - 1], 0
+    for _ in range(site.nth):
+        found = line.find(site.old, at)
+        at = found + len(site.old)
+    lines[site.line - 1] = line[:found] + site.new + line[at:]
+    return "\n".join(lines)
+
+
+FAMILIES = (PatchedDependency(), PatchedStdlib())
