@@ -14,14 +14,13 @@ Retired tasks move to `retired_root/<id>/` with a `RETIRED.md` saying why; nothi
 
 from __future__ import annotations
 
-import shutil
-import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cligym_env.inversion.audit import GOLD_FLOOR, is_sweeping
+from cligym_env.inversion.validate import move_to_retired
 from cligym_env.task import Task
 
 
@@ -103,20 +102,14 @@ def plan_rebalance(
 
 def retire(plan: Plan, retired_root: Path) -> list[Path]:
     """Move the planned tasks to `retired_root/<id>/`, each with a RETIRED.md."""
-    retired_root.mkdir(parents=True, exist_ok=True)
     moved = []
     for task in plan.retire:
-        target = retired_root / task.id
-        if target.exists():
-            shutil.rmtree(target)
-        shutil.move(str(task.path), str(target))
         spec = task.spec
-        (target / "RETIRED.md").write_text(
-            f"# Retired {time.strftime('%Y-%m-%d')}\n\nSurplus sweeping task: {len(spec.fail_to_pass)} of "
-            f"{len(spec.fail_to_pass) + len(spec.pass_to_pass)} tests fail, from {spec.fault_family}. Retired by "
-            "`cligym tasks rebalance` to bring the share of tasks that fail (nearly) every test and the share of "
-            "the largest fault families down; the task itself is still valid.\n",
-            encoding="utf-8",
+        why = (
+            f"Surplus sweeping task: {len(spec.fail_to_pass)} of {len(spec.fail_to_pass) + len(spec.pass_to_pass)} "
+            f"tests fail, from {spec.fault_family}. Retired by `cligym tasks rebalance` to bring the share of tasks "
+            "that fail (nearly) every test and the share of the largest fault families down; the task itself is "
+            "still valid."
         )
-        moved.append(target)
+        moved.append(move_to_retired(task, retired_root, why))
     return moved

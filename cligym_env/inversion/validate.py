@@ -98,22 +98,27 @@ def validate_task(task: Task, progress: Progress | None = None) -> ValidationRes
     return result
 
 
-def retire_task(task: Task, dest_root: Path, result: ValidationResult) -> Path:
-    """Move a task that no longer shows its failures out of the set, into `dest_root/<id>/` with a note."""
+def move_to_retired(task: Task, dest_root: Path, why: str) -> Path:
+    """Move a task out of its set into `dest_root/<id>/`, with a RETIRED.md dated today that says `why`."""
     dest_root.mkdir(parents=True, exist_ok=True)
     target = dest_root / task.id
     if target.exists():
         shutil.rmtree(target)
     shutil.move(str(task.path), str(target))
-    shown = ", ".join(result.broken_passes[:5])
-    (target / "RETIRED.md").write_text(
-        f"# Retired {time.strftime('%Y-%m-%d')}\n\n{len(result.broken_passes)} of {len(task.spec.fail_to_pass)} "
-        f"FAIL_TO_PASS tests pass in the broken image under the trusted harness (e.g. {shown}): what failed "
-        "before was the test harness (its results file, `tee`, the shell around the test command), not the "
-        "project.\n",
-        encoding="utf-8",
-    )
+    (target / "RETIRED.md").write_text(f"# Retired {time.strftime('%Y-%m-%d')}\n\n{why}\n", encoding="utf-8")
     return target
+
+
+def retire_task(task: Task, dest_root: Path, result: ValidationResult) -> Path:
+    """Move a task that no longer shows its failures out of the set, into `dest_root/<id>/` with a note."""
+    shown = ", ".join(result.broken_passes[:5])
+    return move_to_retired(
+        task,
+        dest_root,
+        f"{len(result.broken_passes)} of {len(task.spec.fail_to_pass)} FAIL_TO_PASS tests pass in the broken "
+        f"image under the trusted harness (e.g. {shown}): what failed before was the test harness (its results "
+        "file, `tee`, the shell around the test command), not the project.",
+    )
 
 
 # Words of a solution script that name no package, file or program (kept out of the leak terms).

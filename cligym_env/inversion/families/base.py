@@ -45,6 +45,8 @@ class Context:
     probe: Probe
     sh: Shell
     _owners: dict[str, str] = field(default_factory=dict)
+    texts: dict[str, str | None] = field(default_factory=dict)
+    """Files read from the pristine container, by path (None: absent or too large); see `source._read_files`."""
 
     def owner(self, path: str) -> str | None:
         """The Debian package that ships `path` (dpkg -S; merged-/usr files are known under either prefix)."""

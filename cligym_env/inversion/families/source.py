@@ -313,13 +313,10 @@ def _existing(ctx: Context, paths: list[str]) -> list[str]:
     return [line.strip() for line in out.splitlines() if line.startswith("/")]
 
 
-_SOURCES: dict[tuple[int, str], str] = {}
-
-
 def _read_files(ctx: Context, paths: list[str]) -> dict[str, str]:
-    """The text of each file in the pristine container (cached per context), in one round trip."""
-    key = id(ctx)
-    todo = [p for p in paths if (key, p) not in _SOURCES]
+    """The text of each file in the pristine container (cached on the context), a few files per round trip."""
+    cache = ctx.texts
+    todo = [p for p in paths if p not in cache]
     for batch in (todo[i : i + 4] for i in range(0, len(todo), 4)):  # each answer stays under the output cap
         marker = "@@cligym-file "
         out = ctx.sh(
@@ -329,10 +326,10 @@ def _read_files(ctx: Context, paths: list[str]) -> dict[str, str]:
         )
         for chunk in out.split(marker)[1:]:
             path, _, text = chunk.partition("\n")
-            _SOURCES[(key, path.strip())] = text
+            cache[path.strip()] = text
         for path in batch:
-            _SOURCES.setdefault((key, path), None)  # type: ignore[arg-type]
-    return {p: _SOURCES[(key, p)] for p in paths if _SOURCES.get((key, p)) is not None}
+            cache.setdefault(path, None)  # absent or too large: not asked again
+    return {p: cache[p] for p in paths if cache.get(p) is not None}
 
 
 def apply_site(source: str, site: Site) -> str:
