@@ -16,10 +16,9 @@ import re
 import threading
 from pathlib import Path
 
-from agents.prompt import parse_command
+from agents.prompt import parse_command, visible_text
 from agents.protocol import SUBMIT, Action, PolicyError
 
-_THINK = re.compile(r"<think>.*?(</think>|$)", re.S)
 _FENCE_MARK = re.compile(r"^\s*```\w*|```\s*$")
 ELIDED = "[output elided to save context]"
 
@@ -33,7 +32,7 @@ def command_of(reply: str) -> str:
     command = parse_command(reply)
     if command:
         return command
-    lines = [_FENCE_MARK.sub("", line).strip() for line in _THINK.sub("", reply).splitlines()]
+    lines = [_FENCE_MARK.sub("", line).strip() for line in visible_text(reply).splitlines()]
     return next((line for line in lines if line), SUBMIT)
 
 

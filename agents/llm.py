@@ -15,13 +15,18 @@ import time
 from pydantic import BaseModel, Field
 
 from agents.prompt import parse_command
-from agents.protocol import Action, PolicyError
+from agents.protocol import Action, PolicyError, sent_messages
 
-FORMAT_ERROR = (
+FORMAT_TEMPLATE = (
     "Your reply had no command. Reply with a short thought, then exactly one shell command in a ```bash code "
-    "block (or a block containing only `submit` when you are done)."
+    "block (or a block containing only `{done}` when you are done)."
 )
+FORMAT_ERROR = FORMAT_TEMPLATE.format(done="submit")
 ELIDED = "[output elided to save context]"
+TRUNCATED = (
+    "Your reply was cut off at the token limit before it gave a complete command. Think briefly, then reply "
+    "with exactly one shell command in a ```bash code block."
+)
 
 
 class LLMConfig(BaseModel):
@@ -36,13 +41,21 @@ class LLMConfig(BaseModel):
     temperature: float = 0.0
     """Sampling temperature (raise it for Pass@k with k > 1)."""
     max_tokens: int = 1024
-    """Most tokens in one reply."""
+    """Most tokens in one reply (a reasoning model needs room for its thinking: raise it, or turn thinking off
+    with `extra_body={"chat_template_kwargs": {"enable_thinking": false}}` on vLLM)."""
+    top_p: float | None = None
+    """Nucleus sampling (None: the endpoint's default)."""
+    extra_body: dict = Field(default_factory=dict)
+    """Sent as is in each request's body: endpoint-specific knobs (vLLM: `chat_template_kwargs`, `top_k`,
+    `repetition_penalty`; OpenAI: `reasoning_effort`)."""
     seed: int | None = None
     """Sampling seed, for endpoints that honour it."""
     context_tokens: int = 24_000
     """Budget for the conversation sent to the model (estimated at 4 characters a token)."""
     keep_last_turns: int = 6
     """Observations of the last K turns are never elided."""
+    done_command: str = "submit"
+    """The word that ends the conversation, named in the format reminder (the inverter's is `finish`)."""
     format_retries: int = 2
     """Replies without a command tolerated in a row before the policy gives up."""
     api_retries: int = 4
@@ -99,33 +112,39 @@ class LLMPolicy:
 
     def act(self, messages: list[dict[str, str]]) -> Action:
         cfg = self.config
-        conversation = fit_context(messages, cfg.context_tokens, cfg.keep_last_turns)
+        conversation = fit_context(sent_messages(messages), cfg.context_tokens, cfg.keep_last_turns)
         usage = {"prompt_tokens": 0, "completion_tokens": 0, "requests": 0, "format_errors": 0}
+        retries: list[dict] = []
         for _ in range(cfg.format_retries + 1):
-            reply, used = self._complete(conversation)
+            reply, used, finish = self._complete(conversation)
             for key in ("prompt_tokens", "completion_tokens"):
                 usage[key] += used.get(key, 0)
             usage["requests"] += 1
-            command = parse_command(reply)
+            command = parse_command(reply)  # never a block left open by a cut-off reply, nor one in thinking
             if command:
-                return Action(command, reply, usage)
+                return Action(command, reply, usage, retries)
             usage["format_errors"] += 1
-            conversation += [
-                {"role": "assistant", "content": reply},
-                {"role": "user", "content": FORMAT_ERROR},
-            ]
+            reminder = TRUNCATED if finish == "length" else FORMAT_TEMPLATE.format(done=cfg.done_command)
+            turns = [{"role": "assistant", "content": reply}, {"role": "user", "content": reminder}]
+            conversation += turns
+            retries += [{**turn, "retry": True} for turn in turns]
         raise PolicyError(
-            f"model {cfg.model} gave {usage['format_errors']} replies in a row without a command"
+            f"model {cfg.model} gave {usage['format_errors']} replies in a row without a command",
+            turns=retries,
         )
 
-    def _complete(self, conversation: list[dict[str, str]]) -> tuple[str, dict[str, int]]:
-        """One chat completion, retried with exponential backoff on rate limits, server errors and timeouts."""
+    def _complete(self, conversation: list[dict[str, str]]) -> tuple[str, dict[str, int], str | None]:
+        """One chat completion: (content, usage, finish_reason). Retried with exponential backoff on rate limits,
+        server errors, timeouts and malformed bodies (not JSON, or no choice or message in it)."""
         cfg, openai = self.config, self._openai
         retryable = (
             openai.RateLimitError,
             openai.InternalServerError,
             openai.APITimeoutError,
             openai.APIConnectionError,
+            openai.APIResponseValidationError,
+            MalformedResponse,
+            ValueError,  # a body that is not JSON (json.JSONDecodeError)
         )
         for attempt in range(cfg.api_retries + 1):
             try:
@@ -135,7 +154,10 @@ class LLMPolicy:
                     temperature=cfg.temperature,
                     max_tokens=cfg.max_tokens,
                     seed=cfg.seed,
+                    **({"top_p": cfg.top_p} if cfg.top_p is not None else {}),
+                    **({"extra_body": cfg.extra_body} if cfg.extra_body else {}),
                 )
+                choice = _first_choice(response)
             except retryable as exc:
                 if attempt == cfg.api_retries:
                     raise PolicyError(
@@ -145,6 +167,17 @@ class LLMPolicy:
                 continue
             except openai.APIStatusError as exc:  # 4xx other than 429: retrying will not help
                 raise PolicyError(f"endpoint refused the request: {exc.status_code} {exc.message}") from exc
-            usage = response.usage.model_dump() if response.usage else {}
-            return response.choices[0].message.content or "", usage
+            usage = response.usage.model_dump() if getattr(response, "usage", None) else {}
+            return choice.message.content or "", usage, getattr(choice, "finish_reason", None)
         raise AssertionError("unreachable")
+
+
+class MalformedResponse(Exception):
+    """A 200 response without a usable choice: retried like a server error."""
+
+
+def _first_choice(response):
+    choices = getattr(response, "choices", None)
+    if not choices or getattr(choices[0], "message", None) is None:
+        raise MalformedResponse(f"the response has no choice with a message: {str(response)[:200]}")
+    return choices[0]

@@ -24,8 +24,6 @@ interactive programs (editors, pagers, REPLs); long output is cut in the middle.
 run then, once; there is no second chance.\
 """
 
-_FENCE = re.compile(r"```(?:bash|sh|shell|console)?[ \t]*\n(.*?)```", re.S)
-
 
 def task_message(instruction: str) -> str:
     """The first user turn: the problem statement."""
@@ -41,17 +39,65 @@ def observation_message(output: str, exit_code: int | None, timed_out: bool = Fa
     return f"[{status}]\n{body}" if body else f"[{status}] (no output)"
 
 
+SHELL_LANGUAGES = ("", "bash", "sh", "shell", "console", "zsh", "terminal")
+"""Info strings of a fenced block that holds a command (no info string counts: ```\nls\n```)."""
+_OPEN = re.compile(r"^ {0,3}(`{3,})[ \t]*([\w+.-]*)[^`\n]*$")
+_THINK_BLOCK = re.compile(r"<think>.*?</think>", re.S)
+
+
+def visible_text(reply: str) -> str:
+    """`reply` without its thinking: closed `<think>...</think>` blocks, a `<think>` never closed (a reply cut off
+    while thinking: everything after it), and all before a lone `</think>` (a server that strips the opening tag)."""
+    text = _THINK_BLOCK.sub("", reply)
+    if "</think>" in text:
+        text = text.rsplit("</think>", 1)[1]
+    if "<think>" in text:
+        text = text.split("<think>", 1)[0]
+    return text
+
+
+def fenced_blocks(text: str) -> tuple[list[tuple[str, str]], bool]:
+    """The fenced code blocks of `text` as (language, body), paired line by line as Markdown pairs them (a
+    closing fence is a line of at least as many backticks and nothing else), and whether the last block is
+    never closed (a reply cut off inside it)."""
+    blocks: list[tuple[str, str]] = []
+    fence, language, body = "", "", []
+    for line in text.splitlines():
+        if fence:
+            stripped = line.strip()
+            if stripped.startswith(fence) and not stripped.strip("`"):
+                blocks.append((language, "\n".join(body)))
+                fence = ""
+            else:
+                body.append(line)
+            continue
+        opened = _OPEN.match(line)
+        if opened:
+            fence, language, body = opened[1], opened[2].lower(), []
+    return blocks, bool(fence)
+
+
 def parse_command(reply: str) -> str | None:
-    """The command in a reply: the last fenced code block, stripped; None if there is none.
+    """The command in a reply: the last complete fenced block of a shell language (or none), outside any
+    thinking, stripped; None if there is none. A block in another language (```text, ```json, ```python) is
+    never run, nor a block the reply was cut off in, nor a command drafted inside `<think>`.
 
     >>> parse_command("Check it.\\n```bash\\nls -l\\n```")
     'ls -l'
+    >>> parse_command("```text\\nerror\\n```\\nSo:\\n```bash\\npip check\\n```\\n```json\\n{}\\n```")
+    'pip check'
+    >>> parse_command("<think>maybe\\n```bash\\nrm -rf /opt\\n```") is None
+    True
     """
-    blocks = _FENCE.findall(reply)
-    if not blocks:
-        return None
-    command = blocks[-1].strip()
-    return command or None
+    blocks, _ = fenced_blocks(visible_text(reply))
+    for language, body in reversed(blocks):
+        if language in SHELL_LANGUAGES:
+            command = body.strip()
+            prompted = [ln.removeprefix("$ ") for ln in command.splitlines() if ln.startswith("$ ")]
+            if language == "console" and prompted:  # a `$ cmd` transcript: the commands, not their output
+                command = "\n".join(prompted)
+            return command or None
+    return None
 
 
 def format_reply(thought: str, command: str) -> str:

@@ -236,6 +236,10 @@ def validate(
                     else "[yellow]RETIRED[/yellow]" if retired else "[red]FAILED[/red]")  # fmt: skip
             problems = "".join(f"\n  - {p}" for p in res.problems)
             _emit(None, False, f"{mark} {task.id} ({res.seconds}s){problems}")
+    if retire is not None:
+        from cligym_env.index import refresh_indexes
+
+        refresh_indexes(tasks)
     _emit(results, as_json)
     if not all(r["ok"] or r["retired"] or r["refreshed"] for r in results):
         raise typer.Exit(1)

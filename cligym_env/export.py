@@ -1,8 +1,10 @@
 """Turn trajectories into an SFT dataset: filter (resolved, length, cheating, duplicates), then write
 a Hugging Face `datasets` dataset (`save_to_disk`), the same rows as `data.jsonl`, and a dataset card.
 
-The `messages` column is the conversation exactly as the policy saw it (system, the task as the first user
-turn, assistant replies, each command's output as a user turn), which is what `training/sft.py` trains on.
+The `messages` column is the conversation as the policy saw it (system, the task as the first user turn,
+assistant replies, each command's output as a user turn), which is what `training/sft.py` trains on. A reply
+without a command and the reminder it got (turns marked `retry` in the trajectory, never sent back to the
+model) are left out: the model is not trained on its format slips.
 
 Example:
     >>> export_runs([Path("runs/heuristic")], Path("data/sft"), ExportFilters())["kept"]
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from agents.protocol import sent_messages
 from cligym_env.errors import CligymError
 from cligym_env.rollout import TRAJECTORIES, read_trajectories
 
@@ -221,7 +224,9 @@ def filter_episodes(episodes: list[dict], filters: ExportFilters) -> tuple[list[
 
 def to_row(episode: dict) -> dict:
     """One dataset row: the conversation and the metadata columns."""
-    messages = [{"role": m["role"], "content": m["content"]} for m in episode["messages"]]
+    messages = sent_messages(
+        episode["messages"]
+    )  # a model's format slips (marked retries) are not trained on
     return {"messages": messages, **{c: episode.get(c) for c in COLUMNS}}
 
 
@@ -273,7 +278,8 @@ def dataset_card(result: dict, kept: list[dict]) -> str:
         "",
         "Environment-repair episodes played in `cligym/Repair-v0`, filtered for supervised fine-tuning. Each row's "
         "`messages` is the conversation as the agent saw it (system, task, assistant replies with one shell command "
-        "each, command outputs as user turns).",
+        "each, command outputs as user turns), without replies that had no command and the reminders they got "
+        "(kept, marked `retry`, in the trajectories).",
         "",
         f"Load: `datasets.load_from_disk(PATH)` or `load_dataset('json', data_files='PATH/{DATA_FILE}')`.",
         "",

@@ -10,9 +10,12 @@ Harbor::
 
 The exported Dockerfile builds on its own: `ARG CLIGYM_GOLD_IMAGE` gets the local gold image as its default
 (build it first with `cligym gold build NAME`; nothing is pulled). The tests run the task's own test command,
-then `tests/check_results.py` (stdlib only) reads its JUnit XML and checks every FAIL_TO_PASS and PASS_TO_PASS
-test: it prints pytest-style `PASSED id` / `FAILED id` lines (Terminal-Bench's pytest parser reads them) and
-exits 0 only when all pass (Harbor's `test.sh` turns that into `/logs/verifier/reward.txt`).
+then `tests/check_results.py` (stdlib only) reads its results with the harness's own parsers (shipped as
+`tests/cligym_parsers.py`: JUnit, TAP, cargo, automake) and checks every FAIL_TO_PASS and PASS_TO_PASS test. It
+prints one pytest-style verdict, `PASSED cligym::all_expected_tests` or `FAILED ...`, for Terminal-Bench's pytest
+parser (which keys a test by the text after its first `::`, so per-test lines could let a passing test hide a
+failing one of the same name), and exits 0 only when all pass (Harbor's `test.sh` turns that into
+`/logs/verifier/reward.txt`).
 `cligym-task.yaml` is the task's own spec, so `import` gives back an equivalent task.
 """
 
@@ -28,32 +31,41 @@ import yaml
 from cligym_env.errors import SpecError
 from cligym_env.specs import dump_yaml_model, load_yaml_model
 from cligym_env.task import Task, TaskSpec, write_task
+from cligym_env.testing import parsers
 
 FORMATS = ("terminal-bench", "harbor")
 SPEC_FILE = "cligym-task.yaml"
+PARSERS_FILE = "cligym_parsers.py"
 _ARG = re.compile(r"^ARG CLIGYM_GOLD_IMAGE(=\S*)?$", re.M)
 
-CHECK_RESULTS = r'''"""Check a JUnit XML results file against the task's expected tests (stdlib only; exit 0 = all pass)."""
-import json, os, sys, xml.etree.ElementTree as ET
+CHECK_RESULTS = r'''"""Check the task's results against its expected tests (stdlib only; exit 0 = all pass).
+
+The results (JUnit XML, or the TAP / cargo / automake output the test command tee'd) are read by
+cligym_parsers.py, the harness's own parsers. One verdict line is printed for the benchmark's pytest parser,
+`PASSED cligym::all_expected_tests` or `FAILED ...`: a line per test would be keyed by the text after its first
+`::`, where two tests of different classes or files can share a name and a passing one hide a failing one.
+"""
+import json, os, sys
 
 here = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, here)
+from cligym_parsers import Outcome, parse_results  # noqa: E402
+
 expected = json.load(open(os.path.join(here, "expected.json")))
-outcomes = {}
 try:
-    for case in ET.parse(expected["results_path"]).getroot().iter("testcase"):
-        cls, name = case.get("classname", ""), case.get("name", "")
-        bad = any(child.tag in ("failure", "error", "skipped") for child in case)
-        test_id = cls + "::" + name if cls else name
-        outcomes[test_id] = outcomes.get(test_id, True) and not bad
-except (OSError, ET.ParseError) as exc:
+    with open(expected["results_path"], "rb") as handle:
+        outcomes = parse_results(expected.get("format", "junit"), handle.read())
+except Exception as exc:  # no results file, or one that cannot be read: nothing passed
     print("no readable results at %s: %s" % (expected["results_path"], exc))
+    outcomes = {}
+wanted = expected["fail_to_pass"] + expected["pass_to_pass"]
+bad = [t for t in wanted if outcomes.get(t) is not Outcome.PASSED]
+for test_id in wanted:
+    print(("  ok     " if test_id not in bad else "  NOT OK ") + test_id)
+print("%d of %d expected tests pass" % (len(wanted) - len(bad), len(wanted)))
 print("=========================== short test summary info ============================")
-ok = True
-for test_id in expected["fail_to_pass"] + expected["pass_to_pass"]:
-    passed = outcomes.get(test_id, False)
-    ok = ok and passed
-    print(("PASSED " if passed else "FAILED ") + test_id)
-sys.exit(0 if ok else 1)
+print(("FAILED " if bad else "PASSED ") + "cligym::all_expected_tests")
+sys.exit(1 if bad else 0)
 '''
 
 COMPOSE = """services:
@@ -85,9 +97,14 @@ def gold_image_of(task: Task) -> str:
 
 
 def standalone_dockerfile(task: Task) -> str:
-    """The task's Dockerfile with the gold image as the default of `ARG CLIGYM_GOLD_IMAGE`."""
-    text = task.dockerfile.read_text(encoding="utf-8")
+    """The task's Dockerfile with the gold image as the default of `ARG CLIGYM_GOLD_IMAGE`, without its title
+    comment (it names the fault: a benchmark's logs and reviewers need not see the answer; import puts it back)."""
+    text = task.dockerfile.read_text(encoding="utf-8").removeprefix(_title_line(task.spec))
     return _ARG.sub(f"ARG CLIGYM_GOLD_IMAGE={gold_image_of(task)}", text, count=1)
+
+
+def _title_line(spec: TaskSpec) -> str:
+    return f"# {spec.title}\n"
 
 
 def _test_script(spec: TaskSpec, tests_dir: str) -> str:
@@ -104,11 +121,13 @@ def _write_tests(spec: TaskSpec, tests: Path) -> None:
     tests.mkdir(parents=True, exist_ok=True)
     expected = {
         "results_path": spec.results.path,
+        "format": spec.results.format,
         "fail_to_pass": spec.fail_to_pass,
         "pass_to_pass": spec.pass_to_pass,
     }
     (tests / "expected.json").write_text(json.dumps(expected, indent=1) + "\n", encoding="utf-8")
     (tests / "check_results.py").write_text(CHECK_RESULTS, encoding="utf-8")
+    shutil.copyfile(Path(parsers.__file__), tests / PARSERS_FILE)
 
 
 def _executable(path: Path, text: str) -> None:
@@ -141,7 +160,12 @@ def export_task(task: Task, out_root: Path, fmt: str) -> Path:
         (dest / "task.yaml").write_text(
             yaml.dump(meta, Dumper=_BlockDumper, sort_keys=False, allow_unicode=True), encoding="utf-8"
         )
-        (dest / "docker-compose.yaml").write_text(COMPOSE, encoding="utf-8")
+        compose = (
+            COMPOSE
+            if spec.network
+            else COMPOSE.replace("    command:", "    network_mode: none\n    command:", 1)
+        )
+        (dest / "docker-compose.yaml").write_text(compose, encoding="utf-8")
         _executable(dest / "solution.sh", task.solution_script())
         _executable(dest / "run-tests.sh", _test_script(spec, '"$TEST_DIR"'))
         _write_tests(spec, dest / "tests")
@@ -192,6 +216,8 @@ def import_task(folder: Path, out_root: Path) -> Task:
     dockerfile = _ARG.sub(
         "ARG CLIGYM_GOLD_IMAGE", (env_dir / "Dockerfile").read_text(encoding="utf-8"), count=1
     )
+    if not dockerfile.startswith(_title_line(spec)):  # the title comment the export left out
+        dockerfile = _title_line(spec) + dockerfile
     task = write_task(out_root, spec, dockerfile, solution.read_text(encoding="utf-8"))
     if (env_dir / "files").is_dir():
         shutil.copytree(env_dir / "files", task.path / "files")

@@ -101,12 +101,12 @@ def select_tasks(
         chosen = [found[i] for i in sorted(chosen)]
         return chosen[:limit] if limit else chosen
     root = default_gold_root()
-    golds = {t.spec.gold for t in found.values()} | (
+    golds = {t.summary.gold for t in found.values()} | (
         {p.name for p in root.iterdir() if (p / "gold.yaml").is_file()} if root.is_dir() else set()
     )
     chosen = [
         t for _, t in sorted(found.items())
-        if split == "all" or split_of(t.spec.gold, test_fraction, golds=golds) == split
+        if split == "all" or split_of(t.summary.gold, test_fraction, golds=golds) == split
     ]  # fmt: skip
     if not chosen:
         raise CligymError(f"none of the {len(found)} tasks is in the {split} split")
@@ -171,10 +171,12 @@ def play_episode(
             try:
                 action = policy.act(messages)
             except PolicyError as exc:
+                messages.extend(exc.turns)
                 error, reason = str(exc), "error"
                 break
             for key, value in action.usage.items():
                 usage[key] = usage.get(key, 0) + value
+            messages.extend(action.retries)  # replies without a command and their reminders, marked
             messages.append({"role": "assistant", "content": action.message})
             command = action.command
         _, reward, terminated, truncated, info = env.step(command)

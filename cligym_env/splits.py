@@ -208,7 +208,7 @@ class FaultSplit:
 def fault_split(tasks: Iterable[Task], test_fraction: float = DEFAULT_TEST_FRACTION,
                 salt: str = DEFAULT_SALT) -> FaultSplit:  # fmt: skip
     """Split `tasks` so that train and test share no fault family and no repair shape."""
-    rows = [(t.id, set(t.spec.fault_family.split("+")), repair_shapes(t.solution_script())) for t in tasks]
+    rows = [(t.id, t.summary.families, repair_shapes(t.summary.solution)) for t in tasks]
     held = held_out_families((f for _, families, _ in rows for f in families), test_fraction, salt)
     test = [(i, shapes) for i, families, shapes in rows if families <= held]
     test_shapes = set().union(*(shapes for _, shapes in test))

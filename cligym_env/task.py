@@ -16,10 +16,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cligym_env.errors import SpecError
 from cligym_env.gold import ResultsSpec
+from cligym_env.index import TaskSummary, summarize, task_index
 from cligym_env.specs import dump_yaml_model, load_yaml_model, write_atomic
 
 TASK_FILE = "task.yaml"
@@ -104,6 +105,13 @@ class TaskSpec(BaseModel):
     timeouts: Timeouts = Field(default_factory=Timeouts)
     provenance: Provenance
 
+    @model_validator(mode="after")
+    def _lists_are_disjoint(self) -> TaskSpec:
+        both = set(self.fail_to_pass) & set(self.pass_to_pass)
+        if both:
+            raise ValueError(f"{len(both)} tests are in both fail_to_pass and pass_to_pass, e.g. {min(both)}")
+        return self
+
     def prompt(self, hard: bool = False) -> str:
         """The instruction an agent sees (with the hint unless `hard`)."""
         if self.hint and not hard:
@@ -112,17 +120,39 @@ class TaskSpec(BaseModel):
 
 
 class Task:
-    """A task folder on disk."""
+    """A task folder on disk. Listed from the index (`list_tasks`), it knows its `summary` and reads its full
+    spec (task.yaml, with the test lists) only when `spec` is first used."""
 
-    def __init__(self, path: Path, spec: TaskSpec):
+    def __init__(self, path: Path, spec: TaskSpec | None = None, summary: TaskSummary | None = None):
         self.path = path
-        self.spec = spec
+        self._spec = spec
+        self._summary = summary
 
     def __repr__(self) -> str:
-        return f"Task({self.spec.id!r})"
+        return f"Task({self.id!r})"
+
+    @property
+    def spec(self) -> TaskSpec:
+        if self._spec is None:
+            self._spec = load_yaml_model(self.path / TASK_FILE, TaskSpec)
+        return self._spec
+
+    @spec.setter
+    def spec(self, value: TaskSpec) -> None:
+        self._spec = value
+        self._summary = None
+
+    @property
+    def summary(self) -> TaskSummary:
+        """Gold, family, counts, repair: from the index when listed, else from the spec and files."""
+        if self._summary is None:
+            self._summary = summarize(self)
+        return self._summary
 
     @property
     def id(self) -> str:
+        if self._spec is None and self._summary is not None:
+            return self._summary.id
         return self.spec.id
 
     @property
@@ -178,12 +208,12 @@ def load_task(path: str | Path) -> Task:
 
 
 def list_tasks(root: Path) -> list[Task]:
-    """Every task folder directly under `root`, sorted by id."""
+    """Every task folder directly under `root` (or `root` itself, a task folder), sorted by id: listed from the
+    index (`index.py`, checked against the folders and rebuilt where stale), full specs read on first use."""
+    root = Path(root)
     if (root / TASK_FILE).is_file():
         return [load_task(root)]
-    return (
-        [load_task(p) for p in sorted(root.iterdir()) if (p / TASK_FILE).is_file()] if root.is_dir() else []
-    )
+    return [Task((root / s.id).resolve(), summary=s) for s in task_index(root)]
 
 
 HYGIENE_STATE = "/run/.cligym-hygiene"

@@ -1,7 +1,9 @@
 """A real HTTP server on 127.0.0.1 that speaks OpenAI's /v1/chat/completions, answering from a script.
 
-A script is a function `(messages, request_number) -> str | int`: a string is the assistant's reply, an int an
-HTTP error status to answer with. Used by the llm agent's tests instead of a model.
+A script is a function `(messages, request_number) -> str | int | dict`: a string is the assistant's reply, an int
+an HTTP error status to answer with, a dict a reply with its `content` and `finish_reason` ("length": cut off
+at the token limit) or, under `raw`, a body sent as is with status 200 (a malformed response). Used by the llm
+agent's tests instead of a model.
 """
 
 from __future__ import annotations
@@ -11,15 +13,18 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-Script = Callable[[list[dict], int], "str | int"]
+Script = Callable[[list[dict], int], "str | int | dict"]
 
 
 class ScriptedChatServer:
-    """`with ScriptedChatServer(script) as server: ... server.base_url ...`; `server.requests` counts calls."""
+    """`with ScriptedChatServer(script) as server: ... server.base_url ...`; `server.requests` counts calls and
+    `server.bodies` keeps what they sent."""
 
     def __init__(self, script: Script) -> None:
         self.script = script
         self.requests = 0
+        self.bodies: list[dict] = []
+        """Every request body received, in order."""
         self._lock = threading.Lock()
         outer = self
 
@@ -28,6 +33,7 @@ class ScriptedChatServer:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
                 with outer._lock:
                     outer.requests += 1
+                    outer.bodies.append(body)
                     number = outer.requests
                 answer = (
                     outer.script(body["messages"], number) if self.path.endswith("/chat/completions") else 404
@@ -35,21 +41,27 @@ class ScriptedChatServer:
                 if isinstance(answer, int):
                     self._send(answer, {"error": {"message": f"scripted {answer}", "type": "scripted"}})
                     return
+                finish = "stop"
+                if isinstance(answer, dict):
+                    if "raw" in answer:
+                        self._send(200, answer["raw"])
+                        return
+                    answer, finish = answer["content"], answer.get("finish_reason", "stop")
                 prompt = sum(len(m["content"]) for m in body["messages"]) // 4
                 self._send(
                     200,
                     {
                         "id": f"chatcmpl-{number}", "object": "chat.completion", "created": 0,
                         "model": body.get("model", "scripted"),
-                        "choices": [{"index": 0, "finish_reason": "stop",
+                        "choices": [{"index": 0, "finish_reason": finish,
                                      "message": {"role": "assistant", "content": answer}}],
                         "usage": {"prompt_tokens": prompt, "completion_tokens": len(answer) // 4,
                                   "total_tokens": prompt + len(answer) // 4},
                     },
                 )  # fmt: skip
 
-            def _send(self, status: int, payload: dict) -> None:
-                data = json.dumps(payload).encode()
+            def _send(self, status: int, payload: dict | str) -> None:
+                data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))

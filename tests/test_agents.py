@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from llm_server import ScriptedChatServer, turns
 
 from agents.heuristic import PROBE_DPKG, PROBE_PYTHON, HeuristicPolicy, suite_passed
-from agents.llm import ELIDED, FORMAT_ERROR, LLMPolicy, fit_context
+from agents.llm import ELIDED, FORMAT_ERROR, TRUNCATED, LLMPolicy, fit_context
 from agents.prompt import format_reply, initial_messages, observation_message, parse_command
 from agents.protocol import Policy, PolicyError
 from agents.registry import make_policy
@@ -104,6 +106,66 @@ def test_llm_gives_up_on_replies_without_commands_and_on_a_dead_endpoint():
     )
     with pytest.raises(PolicyError, match="APIConnectionError"):
         dead.act(initial_messages("x"))
+
+
+def test_llm_runs_no_command_from_thinking_or_a_cut_off_reply_and_retries_malformed_bodies():
+    cut = "<think>The module is gone, so maybe\n```bash\nrm -rf /opt/venv\n```\nno wait, first"
+    script = {
+        1: {"raw": "<html>502 Bad Gateway</html>"},  # a proxy's page with status 200: not JSON
+        2: {
+            "raw": json.dumps(
+                {"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": []}
+            )
+        },
+        3: {"content": cut, "finish_reason": "length"},
+        4: "<think>\n```bash\nrm -rf /\n```\n</think>\nCheck the imports.\n```bash\npip check\n```",
+    }
+    seen = []
+
+    def reply(messages, number):
+        seen.append(messages[-1]["content"])
+        return script[number]
+
+    with ScriptedChatServer(reply) as server:
+        policy = LLMPolicy(model="m", base_url=server.base_url, backoff_seconds=0.01, api_retries=2)
+        action = policy.act(initial_messages("The tests fail."))
+    assert action.command == "pip check"
+    assert action.usage["format_errors"] == 1 and action.usage["requests"] == 2  # 2 malformed bodies retried
+    assert seen[-1] == TRUNCATED  # the cut-off reply is answered as such, its drafted command never run
+
+
+def test_llm_sends_the_sampling_knobs_it_is_given():
+    with ScriptedChatServer(lambda messages, n: format_reply("Look.", "ls")) as server:
+        knobs = {
+            "top_p": 0.8,
+            "extra_body": {"chat_template_kwargs": {"enable_thinking": False}, "top_k": 20},
+        }
+        make_policy("llm", model="m", base_url=server.base_url, max_tokens=64, **knobs).act(
+            initial_messages("x")
+        )
+        LLMPolicy(model="m", base_url=server.base_url).act(initial_messages("x"))
+    sent, default = server.bodies
+    assert sent["top_p"] == 0.8 and sent["max_tokens"] == 64 and sent["top_k"] == 20
+    assert sent["chat_template_kwargs"] == {"enable_thinking": False}
+    assert "top_p" not in default and "chat_template_kwargs" not in default
+
+
+@pytest.mark.parametrize(
+    ("reply", "command"),
+    [
+        ("```text\nE   ImportError\n```\nSo:\n```bash\npip install six\n```", "pip install six"),
+        ('```bash\nls /usr/lib\n```\nThe output will show:\n```json\n{"a": 1}\n```', "ls /usr/lib"),
+        ("```python\nimport os\n```", None),
+        ("Run this:\n```\ndpkg --verify\n```", "dpkg --verify"),
+        ("````bash\necho '```'\n````", "echo '```'"),
+        ("```console\n$ ls -l /tmp\ntotal 0\n```", "ls -l /tmp"),
+        ("</think>\n```sh\nwhich python3\n```", "which python3"),
+        ("```bash\npip install --force-reinstall", None),  # cut off inside the block
+        ("<think>\n```bash\nsubmit\n```", None),
+    ],
+)
+def test_parse_command_pairs_fences_and_skips_thinking_and_other_languages(reply, command):
+    assert parse_command(reply) == command
 
 
 def test_registry_makes_every_builtin_and_rejects_unknown_names():

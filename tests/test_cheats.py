@@ -8,12 +8,12 @@ cheat and none of a fixed sample of oracle repairs or an honest diagnosis (that 
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import gymnasium as gym
 import pytest
 from cheats import CARGO, CHEATS, JUNIT, MAKE_FAKE, TAP, Cheat
+from samples import sampled_tasks
 
 import cligym_env  # noqa: F401  (registers the environments)
 from cligym_env.export import cheating_reasons
@@ -55,12 +55,6 @@ HONEST_REPAIRS = [
 ]
 
 
-def sample_tasks(n: int = 300) -> list[Path]:
-    """A fixed sample of task folders (the same on every run)."""
-    folders = sorted(p for p in GENERATED.iterdir() if (p / "task.yaml").is_file())
-    return random.Random(0).sample(folders, min(n, len(folders)))
-
-
 def own_commands(cheat: Cheat) -> list[str]:
     """The commands that plant the cheat (MAKE_FAKE only prepares the fake results)."""
     return [c for c in cheat.commands if c != MAKE_FAKE]
@@ -75,7 +69,7 @@ def test_detector_flags_no_oracle_repair_nor_honest_commands() -> None:
     assert cheating_reasons(HONEST_DIAGNOSIS) == []
     assert {c: cheating_reasons([c]) for c in HONEST_REPAIRS} == {c: [] for c in HONEST_REPAIRS}
     flagged = {}
-    for folder in sample_tasks():
+    for folder in sampled_tasks(300):
         reasons = cheating_reasons([load_task(folder).solution_script()])
         if reasons:
             flagged[folder.name] = reasons

@@ -76,6 +76,17 @@ def test_missing_task_folder(tmp_path: Path) -> None:
     assert "no task folders" in result.stderr
 
 
+def test_run_refuses_an_extra_body_that_is_not_a_json_object(tmp_path: Path) -> None:
+    task = str(ROOT / "tasks" / "generated" / "tabulate-wide-chars")
+    for bad, why in (("{oops", "not JSON"), ("[1]", "a JSON object is needed")):
+        result = cligym(
+            "run", "--agent", "llm", "--out", str(tmp_path / "run"), "--tasks", task, "--extra-body", bad
+        )
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert "--extra-body" in result.stderr and why in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
 def test_gold_list_json() -> None:
     import json
 

@@ -9,17 +9,18 @@ from pathlib import Path
 
 import pytest
 import yaml
+from samples import sampled_tasks
 
 from cligym_env.errors import SpecError
 from cligym_env.interop import export_task, import_task
-from cligym_env.task import list_tasks, load_task
+from cligym_env.task import load_task
 
 GENERATED = Path(__file__).resolve().parent.parent / "tasks" / "generated"
 
 
 @pytest.mark.parametrize("fmt", ["terminal-bench", "harbor"])
 def test_round_trip_gives_an_equivalent_task(tmp_path, fmt):
-    for task in list_tasks(GENERATED):
+    for task in [load_task(p) for p in sampled_tasks()]:
         folder = export_task(task, tmp_path / "out", fmt)
         back = import_task(folder, tmp_path / "back")
         assert back.spec == task.spec
@@ -43,8 +44,12 @@ def test_terminal_bench_layout(tmp_path):
     meta = yaml.safe_load((folder / "task.yaml").read_text())
     assert meta["instruction"] == task.spec.prompt() and meta["parser_name"] == "pytest"
     assert {"difficulty", "category", "tags", "max_agent_timeout_sec", "max_test_timeout_sec"} <= set(meta)
-    assert "ARG CLIGYM_GOLD_IMAGE=cligym/gold-tabulate:latest" in (folder / "Dockerfile").read_text()
-    assert "client:" in (folder / "docker-compose.yaml").read_text()
+    dockerfile = (folder / "Dockerfile").read_text()
+    assert "ARG CLIGYM_GOLD_IMAGE=cligym/gold-tabulate:latest" in dockerfile
+    # The title comment names the fault: left out (import puts it back).
+    assert task.spec.title not in dockerfile and dockerfile.startswith("# The RUN's")
+    compose = yaml.safe_load((folder / "docker-compose.yaml").read_text())
+    assert compose["services"]["client"]["network_mode"] == "none"  # the task runs offline, as in cligym
 
 
 def test_harbor_layout(tmp_path):
@@ -66,31 +71,82 @@ def test_harbor_layout(tmp_path):
     assert "/logs/verifier/reward.txt" in (folder / "tests" / "test.sh").read_text()
 
 
-def test_exported_verifier_checks_the_expected_tests(tmp_path):
-    task = load_task(GENERATED / "tabulate-wide-chars")
-    tests = export_task(task, tmp_path, "terminal-bench") / "tests"
-    results = tmp_path / "results.xml"
-    expected = json.loads((tests / "expected.json").read_text())
-    expected["results_path"] = str(results)
-    (tests / "expected.json").write_text(json.dumps(expected))
-
-    def check(failing: set[str]) -> subprocess.CompletedProcess:
+def _results(fmt: str, outcomes: dict[str, bool]) -> str:
+    """A results file of format `fmt` in which each test id passes or fails as `outcomes` says."""
+    if fmt == "junit":
         cases = []
-        for test_id in task.spec.fail_to_pass + task.spec.pass_to_pass:
+        for test_id, passed in outcomes.items():
             cls, name = test_id.split("::", 1)
-            body = "<failure/>" if test_id in failing else ""
+            body = "" if passed else "<failure/>"
             cases.append(
                 f'<testcase classname="{cls}" name="{name.replace(chr(34), "&quot;")}">{body}</testcase>'
             )
-        results.write_text(f"<testsuites><testsuite>{''.join(cases)}</testsuite></testsuites>")
-        return subprocess.run(
-            [sys.executable, str(tests / "check_results.py")], capture_output=True, text=True
-        )
+        return f"<testsuites><testsuite>{''.join(cases)}</testsuite></testsuites>"
+    lines = []
+    if fmt == "tap":
+        for test_file in dict.fromkeys(t.split("::")[0] for t in outcomes):
+            lines.append(f"{test_file} .. ")
+            for test_id, passed in outcomes.items():
+                if test_id.startswith(test_file + "::"):
+                    lines.append(f"{'ok' if passed else 'not ok'} {test_id.rsplit('::', 1)[1]} - x")
+    elif fmt == "cargo":
+        for test_id, passed in outcomes.items():
+            target, name = test_id.split("::", 1)
+            lines.append("   Doc-tests crate" if target == "doc" else f"     Running {target} (target/x)")
+            lines.append(f"test {name} ... {'ok' if passed else 'FAILED'}")
+    else:
+        lines = [f"{'PASS' if passed else 'FAIL'}: {test_id}" for test_id, passed in outcomes.items()]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    "task_id",
+    ["tabulate-wide-chars", "perl-file-which-0eb62b4987", "rust-num-cpus-07bc8345d9", "libyaml-0a21870bd5"],
+)
+def test_exported_verifier_reads_every_results_format_and_gives_one_verdict(tmp_path, task_id):
+    task = load_task(GENERATED / task_id)
+    tests = export_task(task, tmp_path, "terminal-bench") / "tests"
+    assert (tests / "cligym_parsers.py").is_file()
+    results = tmp_path / "results"
+    expected = json.loads((tests / "expected.json").read_text())
+    assert expected["format"] == task.spec.results.format
+    expected["results_path"] = str(results)
+    (tests / "expected.json").write_text(json.dumps(expected))
+    wanted = task.spec.fail_to_pass + task.spec.pass_to_pass
+
+    def check(failing: set[str]) -> subprocess.CompletedProcess:
+        results.write_text(_results(task.spec.results.format, {t: t not in failing for t in wanted}))
+        # Run with a bare interpreter from elsewhere: the verifier needs nothing but its own folder.
+        return subprocess.run([sys.executable, "-I", str(tests / "check_results.py")], capture_output=True,
+                              text=True, cwd=tmp_path)  # fmt: skip
+
+    def verdicts(out: str) -> list[str]:
+        return [line for line in out.splitlines() if line.startswith(("PASSED", "FAILED"))]
 
     ok = check(set())
-    assert ok.returncode == 0 and f"PASSED {task.spec.fail_to_pass[0]}" in ok.stdout
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert verdicts(ok.stdout) == ["PASSED cligym::all_expected_tests"]
     bad = check({task.spec.fail_to_pass[0]})
-    assert bad.returncode == 1 and f"FAILED {task.spec.fail_to_pass[0]}" in bad.stdout
+    assert bad.returncode == 1 and verdicts(bad.stdout) == ["FAILED cligym::all_expected_tests"]
+    assert f"NOT OK {task.spec.fail_to_pass[0]}" in bad.stdout
+    results.unlink()
+    gone = subprocess.run([sys.executable, str(tests / "check_results.py")], capture_output=True, text=True)
+    assert gone.returncode == 1 and verdicts(gone.stdout) == ["FAILED cligym::all_expected_tests"]
+
+
+def test_a_passing_test_cannot_hide_a_failing_one_of_the_same_name(tmp_path):
+    """Terminal-Bench keys a pytest line by the text after its first `::`: `a.TestX::test_x` and `b.TestY::test_x`
+    would be one test there. The verifier prints one verdict for all, so a same-named pass hides nothing."""
+    task = load_task(GENERATED / "tabulate-wide-chars")
+    tests = export_task(task, tmp_path, "terminal-bench") / "tests"
+    results = tmp_path / "results.xml"
+    expected = {"results_path": str(results), "format": "junit", "fail_to_pass": ["a.TestX::test_x"],
+                "pass_to_pass": ["b.TestY::test_x"]}  # fmt: skip
+    (tests / "expected.json").write_text(json.dumps(expected))
+    results.write_text(_results("junit", {"a.TestX::test_x": False, "b.TestY::test_x": True}))
+    out = subprocess.run([sys.executable, str(tests / "check_results.py")], capture_output=True, text=True)
+    lines = [line for line in out.stdout.splitlines() if line.startswith(("PASSED", "FAILED"))]
+    assert out.returncode == 1 and lines == ["FAILED cligym::all_expected_tests"]
 
 
 def test_import_refuses_folders_that_are_not_cligym_exports(tmp_path):

@@ -272,6 +272,10 @@ def test_llm_inverter_against_a_scripted_openai_server(tmp_path: Path) -> None:
     assert writer.fallbacks == 1 and "text-unidecode" not in task.spec.instruction
     assert task.spec.fault_family == "llm-dependencies-runtime" and task.spec.provenance.model == "scripted"
     assert "pip install text-unidecode==1.3" in task.solution_script()
+    # The inverter's conversation is kept beside the journal, keyed like its entry.
+    (saved,) = [json.loads(line) for line in (tmp_path / "ok" / ".generate" / "conversations.jsonl").open()]
+    assert (saved["gold"], saved["status"], saved["task_id"]) == ("python-slugify", "accepted", task.id)
+    assert saved["messages"][0]["role"] == "system" and "finish" in saved["messages"][-1]["content"]
     with ScriptedChatServer(_malformed_then_errors) as server:
         inverter = LLMInverter.from_options(
             model="scripted", base_url=server.base_url, backoff_seconds=0.01, api_retries=1, format_retries=2
@@ -282,6 +286,13 @@ def test_llm_inverter_against_a_scripted_openai_server(tmp_path: Path) -> None:
     assert set(summary.reasons) <= {"llm-malformed", "llm-error"} and sum(summary.reasons.values()) == 2, (
         summary.reasons
     )
+    conversations = [
+        json.loads(line) for line in (tmp_path / "bad" / ".generate" / "conversations.jsonl").open()
+    ]
+    reminders = [
+        m["content"] for c in conversations for m in c["messages"] if m["content"].startswith("Your reply")
+    ]
+    assert reminders and all("`finish`" in r and "`submit`" not in r for r in reminders), conversations
 
 
 @pytest.mark.slow

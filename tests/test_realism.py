@@ -12,7 +12,7 @@ import pytest
 from cligym_env.gold import load_gold
 from cligym_env.inversion.families import ALL_FAMILIES, BY_NAME
 from cligym_env.inversion.families.settings import ROWS, SettingFamily
-from cligym_env.inversion.families.source import apply_site, called_functions, mutation_sites, sed_command
+from cligym_env.inversion.families.source import apply_site, mutation_sites, sed_command
 from cligym_env.inversion.hygiene import conceal
 from cligym_env.inversion.pipeline import GoldWorkspace, Proposal, run_attempt
 from cligym_env.runtime.containers import exec_once, remove_container, start_container
@@ -105,14 +105,18 @@ def test_a_patched_dependency_breaks_some_tests_and_the_reinstall_repairs_it(tmp
         family = BY_NAME["patched-dependency-logic"]
         targets = family.targets(ws.context)
         assert targets and all("text_unidecode" in t for t in targets), targets[:5]
-        # Aimed at what the suite calls: every target sits in a function the traced test run entered.
-        calls = called_functions(ws.probe)
-        assert any(key.endswith("text_unidecode/__init__.py:unidecode") for key in calls), len(calls)
+        # Aimed at what the suite runs: every target sits on a line that some tests ran (not all of them, and
+        # not at import), in a function the traced test run entered; the fault watches those tests.
+        coverage = ws.context.coverage()
+        assert any(key.endswith("text_unidecode/__init__.py:unidecode") for key in coverage.calls)
         for target in targets:
             path, line, _nth, _kind = target.rsplit(":", 3)
             source = ws.query(f"cat {path}")
-            function = next(s.function for s in mutation_sites(source) if s.line == int(line))
-            assert f"{path}:{function}" in calls
+            site = next(s for s in mutation_sites(source) if s.line == int(line))
+            assert f"{path}:{site.function}" in coverage.calls
+            count, ids, outside = coverage.reach(path, site.line, site.statement)
+            assert 0 < count <= 0.5 * len(coverage.tests) and not outside and ids
+            assert set(family.fault(ws.context, target, random.Random(0)).watch) == set(ids)
         rng = random.Random(5)
         made = None
         for target in rng.sample(targets, min(6, len(targets))):
@@ -218,3 +222,83 @@ def test_a_flip_must_show_in_the_run_not_only_in_missing_test_ids() -> None:
     collection_error = TestReport(outcomes={"tests.test_mod": Outcome.ERROR})
     assert _visible(failed, ids[:1]) and _visible(skipped, ids[:1]) and _visible(collection_error, ids)
     assert _visible(TestReport(outcomes={}), ids)  # no results at all: the run itself failed
+
+
+@pytest.mark.slow
+def test_a_fault_whose_watched_tests_still_pass_is_refused_before_the_full_run(tmp_path: Path) -> None:
+    """The screen: the tests known to reach what a fault changes run alone first; if they pass, the candidate is
+    refused in seconds, without the whole suite. If they fail, the full run decides."""
+    from cligym_env.inversion.families.base import Fault
+    from cligym_env.inversion.pipeline import Rejection
+    from cligym_env.inversion.tracing import screen
+
+    ws = GoldWorkspace(load_gold("python-slugify"))
+    try:
+        coverage = ws.context.coverage()
+        assert len(coverage.tests) >= len(ws.record.passing) // 2  # the traced run ran the suite
+        module = next(p for p in coverage.lines if p.endswith("text_unidecode/__init__.py"))
+        watch = tuple(
+            next(ids for line in coverage.lines[module] for ids in [coverage.reach(module, line)[1]] if ids)
+        )
+        harmless = Fault(family="test-harmless", category="other", target="x",
+                         break_commands=("echo 'x = 1' > /etc/cligym-unused.conf",),
+                         repair_commands=("rm -f /etc/cligym-unused.conf",), symptom="-", watch=watch)  # fmt: skip
+        timings: dict = {}
+        with pytest.raises(Rejection) as refused:
+            run_attempt(ws, Proposal.from_faults([harmless], "python-slugify"), tmp_path, "slugify-screen",
+                        Provenance(inverter="test"), random.Random(0), timings=timings)  # fmt: skip
+        assert refused.value.reason == "no-flip" and "still pass" in refused.value.detail
+        assert "screen" in timings and "live" not in timings  # the whole suite never ran
+        # The same tests (they call text_unidecode) with that module gone: the screen sees them fail.
+        container = start_container(ws.image, workdir=ws.gold.spec.workdir)
+        try:
+            exec_once(container, f"rm -rf {ws.probe.site_packages}/text_unidecode", timeout=60, workdir="/")
+            failing = screen(container, ws.gold.spec.test_command, ws.gold.spec.workdir, list(watch))
+        finally:
+            remove_container(container)
+        assert failing is not None and not failing.conclusive_pass and failing.code != 0
+    finally:
+        ws.close()
+
+
+def test_a_site_knows_the_statement_a_tracer_sees_run_and_nested_functions_count_once() -> None:
+    source = (
+        "def outer(a, b):\n"
+        "    def inner(x):\n"
+        "        return x == 3\n"
+        "    if (a <\n"
+        "            b):\n"
+        "        return inner(a)\n"
+        "    return False\n"
+    )
+    sites = mutation_sites(source)
+    keys = [(s.line, s.nth, s.kind) for s in sites]
+    assert len(keys) == len(set(keys))  # `inner` is walked with `outer` and alone, listed once
+    compare = next(s for s in sites if s.old == " == ")
+    assert (compare.line, compare.statement) == (3, 3)
+    constant = next(s for s in sites if s.kind == "constant")
+    assert constant.new == "4" and constant.statement == 3
+
+
+@pytest.mark.slow
+def test_families_aim_at_what_the_traced_suite_used() -> None:
+    """The traced run says which tests open a data file, import a module lazily, connect a socket or start a
+    thread; families aim at those, and each fault watches the tests that can notice it."""
+    ws = GoldWorkspace(load_gold("python-slugify"))
+    try:
+        coverage = ws.context.coverage()
+        data = "text_unidecode/data.bin"
+        path = next(p for p in coverage.files if p.endswith(data))
+        count, ids, outside = coverage.opened(path)
+        assert 0 < count < len(coverage.tests) and ids and not outside  # read on first use, inside a test
+        fault = BY_NAME["deleted-package-data"].fault(ws.context, path, random.Random(0))
+        assert fault is not None and set(fault.watch) == set(ids)
+        module = BY_NAME["deleted-python-module-file"]
+        assert module.targets(ws.context) == ["text-unidecode:text_unidecode/__init__.py"]
+        assert module.fault(ws.context, module.targets(ws.context)[0], random.Random(0)).watch
+        # This suite neither connects nor starts threads: the proxy and thread-stack rows have nothing to aim at.
+        assert not any(k.startswith(("event:socket.connect", "event:thread.start")) for k in coverage.files)
+        assert BY_NAME["proxy-env"].targets(ws.context) == []
+        assert BY_NAME["thread-stack-size"].targets(ws.context) == []
+    finally:
+        ws.close()

@@ -12,11 +12,13 @@ from pathlib import Path
 
 import pytest
 from llm_server import ScriptedChatServer, turns
+from samples import sampled_tasks
 
+from agents.llm import FORMAT_ERROR
 from agents.prompt import format_reply, submit_reply
 from cligym_env.errors import CligymError
 from cligym_env.evaluate import evaluate_runs
-from cligym_env.export import ExportFilters, export_runs
+from cligym_env.export import ExportFilters, export_runs, to_row
 from cligym_env.rollout import RunConfig, read_trajectories, run_rollouts, select_tasks
 from cligym_env.runtime import containers
 from cligym_env.splits import split_of, splits_of
@@ -111,6 +113,12 @@ def test_llm_agent_over_http_solves_fails_and_survives_errors(tmp_path):
         else:
             assert not e["resolved"] and e["reward"] == 0.0 and "failed 3 times" in e["error"]
             assert e["steps"][0]["command"] == "pwd" and e["usage"]["format_errors"] == 1
+            # The trajectory holds what the model saw: the reply without a command and its reminder, marked.
+            retried = [m for m in e["messages"] if m.get("retry")]
+            assert [m["content"] for m in retried] == ["I am not sure what to do.", FORMAT_ERROR]
+            assert e["messages"].index(retried[0]) == 2  # right after the task, before the accepted reply
+            assert all("retry" not in m for m in to_row(e)["messages"])
+            assert "I am not sure what to do." not in str(to_row(e)["messages"])
 
 
 def vandal(messages, number):
@@ -175,8 +183,9 @@ def test_splits_are_stable_and_both_non_empty():
         "click": "train",
         "tabulate": "test",
     }  # fallback: smallest hash
-    test = select_tasks([str(GENERATED)], split="test")
-    train = select_tasks([str(GENERATED)], split="train")
+    sample = [str(p) for p in sampled_tasks(48)]  # task folders: select_tasks takes folders of tasks or tasks
+    test = select_tasks(sample, split="test")
+    train = select_tasks(sample, split="train")
     assert test and train and not {t.spec.gold for t in test} & {t.spec.gold for t in train}
     with pytest.raises(CligymError, match="no task folders"):
         select_tasks([str(GENERATED / "nope")])

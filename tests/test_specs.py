@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from samples import sampled_tasks
 
 from cligym_env import specs
 from cligym_env.errors import SpecError
@@ -16,7 +17,7 @@ from cligym_env.task import Task, dockerfile_text, list_tasks, load_task, single
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLD_DIRS = sorted(p for p in (ROOT / "tasks" / "gold").iterdir() if (p / "gold.yaml").is_file())
-TASK_DIRS = sorted(p for p in (ROOT / "tasks" / "generated").iterdir() if (p / "task.yaml").is_file())
+TASK_DIRS = sampled_tasks()  # the whole set: `cligym tasks stats tasks/generated` loads and checks every spec
 
 
 @pytest.mark.parametrize("path", GOLD_DIRS, ids=lambda p: p.name)
@@ -42,6 +43,18 @@ def test_every_task_spec_is_valid(path: Path) -> None:
     assert "FROM ${CLIGYM_GOLD_IMAGE}" in task.dockerfile.read_text()
     assert task.break_lines(), "a task Dockerfile has at least one breaking line"
     load_gold(task.spec.gold)  # its gold exists
+
+
+def test_a_task_listing_a_test_as_both_failing_and_passing_is_refused(tmp_path: Path) -> None:
+    task = tmp_path / TASK_DIRS[0].name
+    shutil.copytree(TASK_DIRS[0], task)
+    spec = task / "task.yaml"
+    data = yaml.safe_load(spec.read_text())
+    data["pass_to_pass"] = [*data["pass_to_pass"], data["fail_to_pass"][0]]
+    spec.write_text(yaml.safe_dump(data))
+    with pytest.raises(SpecError) as info:
+        load_task(task)
+    assert str(spec) in str(info.value) and "both fail_to_pass and pass_to_pass" in str(info.value)
 
 
 def test_gold_by_name_and_by_path_agree() -> None:
@@ -172,3 +185,16 @@ def test_spec_that_is_not_utf8_is_reported(tmp_path: Path) -> None:
     (gold / "gold.yaml").write_bytes(b"name: caf\xe9\n")
     with pytest.raises(SpecError, match="not valid UTF-8"):
         load_gold(gold)
+
+
+def test_task_yaml_is_written_by_libyaml_exactly_as_the_pure_python_dumper_writes_it() -> None:
+    class PurePython(yaml.SafeDumper):
+        pass
+
+    PurePython.add_representer(str, specs._str_representer)
+    for path in TASK_DIRS[:6]:
+        spec = load_task(path).spec
+        data = spec.model_dump(mode="json", exclude_none=True)
+        expected = yaml.dump(data, Dumper=PurePython, sort_keys=False, allow_unicode=True, width=110)
+        assert specs.dump_yaml_model(spec) == expected
+        assert load_task(path).spec == spec

@@ -122,7 +122,12 @@ def generate(
             rejected = ", ".join(f"{k} {v}" for k, v in summary.reasons.most_common(4))
             bar.update(job, completed=summary.accepted, status=f"{summary.attempts} attempts; {rejected}")
 
-        summary = generator.run(n, workers=workers, budget=Budget.parse(budget), on_entry=on_entry)
+        try:
+            summary = generator.run(n, workers=workers, budget=Budget.parse(budget), on_entry=on_entry)
+        finally:  # the index lists what this run wrote, also when it was interrupted
+            from cligym_env.index import refresh_indexes
+
+            refresh_indexes([out])
     data = summary.as_dict()
     emit(data, as_json, f"accepted {data['accepted']} of {data['attempts']} attempts "
          f"({data['tasks_per_hour']}/h); rejected: {data['rejected']}; journal total {data['total_accepted_in_journal']}")  # fmt: skip

@@ -34,6 +34,15 @@ def run(
     base_url: Annotated[str | None, typer.Option(help="llm: endpoint (default $OPENAI_BASE_URL).")] = None,
     temperature: Annotated[float | None, typer.Option(help="llm/hf: sampling temperature.")] = None,
     max_tokens: Annotated[int | None, typer.Option(help="llm/hf: most tokens per reply.")] = None,
+    top_p: Annotated[float | None, typer.Option(help="llm: nucleus sampling.")] = None,
+    request_timeout: Annotated[float | None, typer.Option(help="llm: seconds one request may take.")] = None,
+    extra_body: Annotated[
+        str | None,
+        typer.Option(
+            help="llm: JSON object sent in each request's body, e.g. '{\"chat_template_kwargs\": "
+            '{"enable_thinking": false}}\' (vLLM).'
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Play an agent on tasks; append one trajectory per episode to RUN_DIR/trajectories.jsonl (resumable)."""
@@ -42,7 +51,8 @@ def run(
     from cligym_env.rollout import RunConfig, run_rollouts
     from cligym_env.runtime import containers
 
-    options = {"model": model, "base_url": base_url, "temperature": temperature, "max_tokens": max_tokens}
+    options = {"model": model, "base_url": base_url, "temperature": temperature, "max_tokens": max_tokens,
+               "top_p": top_p, "timeout_seconds": request_timeout, "extra_body": json_object(extra_body, "--extra-body")}  # fmt: skip
     config = RunConfig(
         agent=agent, tasks=[str(t) for t in tasks], out=str(out), split=split, split_by=split_by, limit=limit, k=k,
         workers=workers, seed=seed, max_steps=max_steps, episode_timeout=episode_timeout, hard=hard,
@@ -68,6 +78,21 @@ def run(
     )
     if summary["failed"]:
         raise typer.Exit(1)
+
+
+def json_object(text: str | None, option: str) -> dict | None:
+    """The JSON object given to `option`, or None; one clear error if it is not one."""
+    import json
+
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CligymError(f"{option}: not JSON ({exc.msg} at character {exc.pos}): {text}") from None
+    if not isinstance(value, dict):
+        raise CligymError(f"{option}: a JSON object is needed, not {type(value).__name__}: {text}")
+    return value
 
 
 def register(app: typer.Typer) -> None:

@@ -1,4 +1,4 @@
-"""`cligym tasks make|stats|audit|restate|dedup|rebalance|conceal|calibrate`: build task sets from candidates, describe and audit
+"""`cligym tasks make|check|stats|audit|restate|dedup|rebalance|conceal|calibrate`: build task sets from candidates, describe and audit
 them, restate them, calibrate difficulty."""
 
 from __future__ import annotations
@@ -26,6 +26,12 @@ def _load(paths: list[Path]):
     if not found:
         raise CligymError(f"no task folders (with task.yaml) in {', '.join(map(str, paths))}")
     return found
+
+
+def _reindex(*paths: Path) -> None:
+    from cligym_env.index import refresh_indexes
+
+    refresh_indexes(paths)
 
 
 def _gold_names() -> list[str]:
@@ -62,7 +68,46 @@ def make(
         except Rejected as exc:
             results.append({"id": cand.task_id(), "status": "rejected", "reason": str(exc)})
             emit(None, False, f"[yellow]rejected[/yellow] {exc}")
+    _reindex(out)
     emit(results, as_json)
+
+
+@tasks_app.command("check")
+def check(
+    tasks: TasksArg,
+    sample: Annotated[int | None, typer.Option(help="Check a random sample of this many tasks.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the sample.")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Read every task in full, without Docker: its spec (schema, id = folder, FAIL_TO_PASS and PASS_TO_PASS
+    disjoint), Dockerfile, solution.sh and gold. Exits 1 naming each bad task and what is wrong."""
+    from cligym_env.gold import load_gold
+    from cligym_env.task import load_task
+
+    chosen = _load(tasks)
+    if sample is not None:
+        chosen = random.Random(seed).sample(sorted(chosen, key=lambda t: t.id), min(sample, len(chosen)))
+    problems: dict[str, str] = {}
+    for task in chosen:
+        try:
+            loaded = load_task(task.path)
+            if loaded.id != task.path.name:
+                raise CligymError(f"{task.path}: id '{loaded.id}' is not its folder's name")
+            if not loaded.break_lines():
+                raise CligymError(f"{loaded.dockerfile}: no breaking command")
+            if not loaded.solution_script().strip():
+                raise CligymError(f"{loaded.solution}: empty")
+            load_gold(loaded.spec.gold)
+        except CligymError as exc:
+            problems[task.path.name] = str(exc)
+            say(f"[red]bad[/red] {exc}")
+    emit(
+        {"checked": len(chosen), "problems": problems},
+        as_json,
+        f"{len(chosen)} tasks read, {len(problems)} bad",
+    )
+    if problems:
+        raise typer.Exit(1)
 
 
 @tasks_app.command("stats")
@@ -169,6 +214,7 @@ def restate(
         _load(tasks), root, only_duplicates=only_duplicates, run=run, workers=workers,
         on_task=lambda task, outcome: say(f"{task.id}: {outcome}"),
     )  # fmt: skip
+    _reindex(*tasks)
     emit(counts, as_json, ", ".join(f"{k} {v}" for k, v in counts.items()))
 
 
@@ -195,6 +241,8 @@ def dedup(
         if remove:
             for task in group[1:]:
                 shutil.rmtree(task.path)
+    if remove:
+        _reindex(*tasks)
     dropped = sum(len(g) - 1 for g in groups)
     emit(out, as_json, f"{len(groups)} groups, {dropped} near-duplicates" + (" removed" if remove else ""))
 
@@ -225,6 +273,7 @@ def rebalance(
     plan = plan_rebalance(_load(tasks), min_total=min_total, max_sweeping=max_sweeping, keep=keep or ())
     if not dry_run:
         retire(plan, retire_to)
+        _reindex(*tasks)
     out = {
         "retired": [t.id for t in plan.retire],
         "before": plan.before,
@@ -262,6 +311,8 @@ def conceal(
             changed.append(task.id)
             if not dry_run:
                 write_atomic(task.dockerfile, text)
+    if changed and not dry_run:
+        _reindex(*tasks)
     emit(
         {"changed": changed, "dry_run": dry_run},
         as_json,
@@ -295,7 +346,11 @@ def calibrate(
     chosen = _load(tasks)
     if shuffle is not None:
         random.Random(shuffle).shuffle(chosen)
-    emit(calibrate_tasks(chosen, force=force, workers=workers, on_result=show), as_json)
+    try:
+        results = calibrate_tasks(chosen, force=force, workers=workers, on_result=show)
+    finally:  # an interrupted run keeps what it wrote, and the index says so
+        _reindex(*tasks)
+    emit(results, as_json)
 
 
 def register(app: typer.Typer) -> None:

@@ -61,6 +61,10 @@ def import_tasks(
             skipped.append(folder.name)
             continue
         made.append(import_task(folder, out).id)
+    if made:
+        from cligym_env.index import refresh_indexes
+
+        refresh_indexes([out])
     human = f"imported {len(made)} tasks -> {out}" + (
         f" (already there: {', '.join(skipped)})" if skipped else ""
     )

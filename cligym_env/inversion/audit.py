@@ -83,22 +83,22 @@ def _share(count: int, total: int) -> float:
 
 def is_sweeping(task: Task) -> bool:
     """At least `SWEEPING` of the task's tests fail in the broken environment."""
-    f2p, p2p = len(task.spec.fail_to_pass), len(task.spec.pass_to_pass)
+    f2p, p2p = task.summary.fail_to_pass, task.summary.pass_to_pass
     return f2p / (f2p + p2p) >= SWEEPING
 
 
 def _mix_figures(tasks: list[Task], golds: set[str]) -> dict:
     """The targets' figures: partial and sweeping shares, families, categories, golds, difficulty."""
     n = len(tasks)
-    families = Counter(f for t in tasks for f in set(t.spec.fault_family.split("+")))
+    families = Counter(f for t in tasks for f in t.summary.families)
     top_family, top_count = families.most_common(1)[0] if families else ("-", 0)
-    categories = Counter(t.spec.category for t in tasks)
-    per_gold = Counter(t.spec.gold for t in tasks)
+    categories = Counter(t.summary.category for t in tasks)
+    per_gold = Counter(t.summary.gold for t in tasks)
     per_gold.update({g: 0 for g in golds - set(per_gold)})
-    difficulty = Counter(t.spec.difficulty for t in tasks if t.spec.difficulty)
+    difficulty = Counter(t.summary.difficulty for t in tasks if t.summary.difficulty)
     return {
         "tasks": n,
-        "partial_share": _share(sum(bool(t.spec.pass_to_pass) for t in tasks), n),
+        "partial_share": _share(sum(t.summary.pass_to_pass > 0 for t in tasks), n),
         "sweeping_share": _share(sum(is_sweeping(t) for t in tasks), n),
         "top_family": top_family,
         "top_family_share": _share(top_count, n),
@@ -122,9 +122,9 @@ def _verbatim_share(test: list[Task], train: list[Task], commands: dict[str, lis
 
 def _repair_figures(tasks: list[Task], golds: set[str]) -> dict:
     """Repair shapes, the top commands' reach, and how much each split's test set is recall of its train set."""
-    commands = {t.id: repair_commands(t.solution_script()) for t in tasks}
+    commands = {t.id: repair_commands(t.summary.solution) for t in tasks}
     top = {c for c, _ in Counter(c for cs in commands.values() for c in set(cs)).most_common(TOP_COMMANDS)}
-    by_gold = {t.id: split_of(t.spec.gold, golds=golds) for t in tasks}
+    by_gold = {t.id: split_of(t.summary.gold, golds=golds) for t in tasks}
     gold_test = [t for t in tasks if by_gold[t.id] == "test"]
     gold_train = [t for t in tasks if by_gold[t.id] == "train"]
     faults = fault_split(tasks)
@@ -153,22 +153,22 @@ def duplicate_statements(tasks: Iterable[Task]) -> list[list[Task]]:
     """Groups of tasks on one gold with the same instruction, each in id order (the first one may keep it)."""
     groups: dict[tuple[str, str], list[Task]] = defaultdict(list)
     for task in tasks:
-        groups[(task.spec.gold, task.spec.instruction.strip())].append(task)
+        groups[(task.summary.gold, task.summary.statement)].append(task)
     return [sorted(g, key=lambda t: t.id) for g in groups.values() if len(g) > 1]
 
 
 def audit_figures(tasks: list[Task], golds: Iterable[str] = ()) -> dict:
     """Every figure of the audit, as plain data; `golds` are golds that count even without tasks."""
-    known = {t.spec.gold for t in tasks} | set(golds)
+    known = {t.summary.gold for t in tasks} | set(golds)
     duplicates = duplicate_statements(tasks)
-    per_gold = Counter(t.spec.gold for g in duplicates for t in g[1:])
+    per_gold = Counter(t.summary.gold for g in duplicates for t in g[1:])
     return {
         **_mix_figures(tasks, known),
         **_repair_figures(tasks, known),
         "duplicate_statements": sum(per_gold.values()),
         "duplicate_statements_by_gold": dict(per_gold.most_common()),
-        "fail_to_pass": sizes([len(t.spec.fail_to_pass) for t in tasks]),
-        "pass_to_pass": sizes([len(t.spec.pass_to_pass) for t in tasks]),
+        "fail_to_pass": sizes([t.summary.fail_to_pass for t in tasks]),
+        "pass_to_pass": sizes([t.summary.pass_to_pass for t in tasks]),
     }
 
 

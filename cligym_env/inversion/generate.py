@@ -32,6 +32,8 @@ from cligym_env.runtime.containers import PROCESS_ID, PROCESS_LABEL, gc
 from cligym_env.task import Provenance, list_tasks, outcome_key
 
 JOURNAL = Path(".generate") / "journal.jsonl"
+CONVERSATIONS = "conversations.jsonl"
+"""Beside the journal: an LLM inverter's conversation per attempt."""
 MAX_BARREN_ATTEMPTS = 300
 MAX_STRIDE = 6
 """A gold whose tests take k times the median gold's gets an attempt every min(k/2, MAX_STRIDE) rounds."""
@@ -248,8 +250,21 @@ class Generator:
             seconds=round(time.monotonic() - started, 2),
             at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
+        self._save_conversation(entry)
         self._record(entry)
         return entry
+
+    def _save_conversation(self, entry: dict) -> None:
+        """An LLM inverter's conversation for this attempt, appended to `conversations.jsonl` beside the journal
+        (keyed by gold and index, as the journal entry is)."""
+        take = getattr(self.inverter, "take_conversation", None)
+        messages = take() if callable(take) else None
+        if not messages:
+            return
+        line = {"gold": entry["gold"], "index": entry["index"], "status": entry.get("status"),
+                "reason": entry.get("reason"), "task_id": entry.get("task_id"), "messages": messages}  # fmt: skip
+        with self.lock, open(self.journal_path.with_name(CONVERSATIONS), "a") as handle:
+            handle.write(json.dumps(line) + "\n")
 
     def run(
         self, n: int, workers: int = 1, budget: Budget | None = None, on_entry: Callable | None = None

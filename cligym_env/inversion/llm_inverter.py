@@ -13,6 +13,7 @@ import json
 import random
 import re
 import shlex
+import threading
 
 from agents.llm import LLMPolicy
 from agents.protocol import PolicyError
@@ -52,11 +53,18 @@ class LLMInverter:
         self.policy = policy
         self.model = policy.config.model
         self.max_turns = max_turns
+        self._local = threading.local()
 
     @classmethod
     def from_options(cls, **options) -> LLMInverter:
         options.setdefault("temperature", 0.7)
+        options.setdefault("done_command", "finish")
         return cls(LLMPolicy(**{k: v for k, v in options.items() if v is not None}))
+
+    def take_conversation(self) -> list[dict] | None:
+        """The messages of this thread's last `propose`, once (the generator saves them beside its journal)."""
+        messages, self._local.messages = getattr(self._local, "messages", None), None
+        return messages
 
     def first_message(self, ws: GoldWorkspace, rng: random.Random, made_titles: list[str]) -> str:
         directions = rng.sample(ALL_FAMILIES, k=rng.randint(1, 3))
@@ -83,7 +91,7 @@ class LLMInverter:
         """Run the agent loop; raises Rejection for a model that fails, rambles or never finishes.
 
         `feedback` (what earlier attempts did) is not used: the model sees the titles of tasks already made."""
-        messages = [
+        messages = self._local.messages = [
             {"role": "system", "content": SYSTEM_PROMPT},
             {"role": "user", "content": self.first_message(ws, rng, made_titles or [])},
         ]
@@ -96,7 +104,9 @@ class LLMInverter:
                 try:
                     action = self.policy.act(messages)
                 except PolicyError as exc:
+                    messages.extend(exc.turns)
                     raise Rejection("llm-error", str(exc)) from None
+                messages.extend(action.retries)  # replies without a command and their reminders, marked
                 messages.append({"role": "assistant", "content": action.message})
                 if action.command.strip() == "finish":
                     return self._final(action.message, ws)

@@ -27,6 +27,7 @@ from cligym_env.inversion.hygiene import concealed_dockerfile
 from cligym_env.inversion.probe import Probe, probe_gold
 from cligym_env.inversion.statement import leaks, write_statement
 from cligym_env.inversion.symptoms import plain_output
+from cligym_env.inversion.tracing import screen
 from cligym_env.inversion.validate import tests_in_fresh_container
 from cligym_env.runtime.containers import docker_client, exec_once, remove_container, start_container
 from cligym_env.runtime.sourcetree import SourceGuard
@@ -189,6 +190,11 @@ def run_attempt(ws: GoldWorkspace, proposal: Proposal, dest_root, task_id: str, 
             touched = guard.changes()
             if touched:
                 raise Rejection("touched-source", ", ".join(touched[:5]))
+            if fault is not None and fault.watch and len(steps) == 1:
+                quick = screen(container, spec.test_command, spec.workdir, list(fault.watch))
+                if quick is not None and quick.conclusive_pass:
+                    timings["screen"] = elapsed(clock)
+                    raise Rejection("no-flip", f"the {quick.passed} tests that reach the change still pass")
             live = run_task_tests(probe_task, container)
             if live.claims_success():  # e.g. a file-size limit that stops only the results file being written
                 raise Rejection("harness-only", f"the tests pass but report nothing: {live.error}")

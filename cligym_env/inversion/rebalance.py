@@ -34,7 +34,7 @@ class Plan:
 
 
 def families_of(task: Task) -> list[str]:
-    return task.spec.fault_family.split("+")
+    return task.summary.fault_family.split("+")
 
 
 def mix(tasks: Iterable[Task]) -> dict:
@@ -59,7 +59,7 @@ def plan_rebalance(
     """The tasks to retire (deterministic for a given set)."""
     keep = set(keep)
     alive = {t.id: t for t in tasks}
-    per_gold = Counter(t.spec.gold for t in tasks)
+    per_gold = Counter(t.summary.gold for t in tasks)
     families = Counter(f for t in tasks for f in set(families_of(t)))
     plan = Plan(before=mix(tasks))
 
@@ -67,16 +67,16 @@ def plan_rebalance(
         return (
             is_sweeping(task)
             and task.id not in keep
-            and task.spec.provenance.inverter != "manual"
-            and per_gold[task.spec.gold] > GOLD_FLOOR
+            and task.summary.inverter != "manual"
+            and per_gold[task.summary.gold] > GOLD_FLOOR
         )
 
     candidates = sorted(
         (t for t in tasks if retirable(t)),
         key=lambda t: (
-            "+" not in t.spec.fault_family,
-            -per_gold[t.spec.gold],
-            t.spec.provenance.created,
+            "+" not in t.summary.fault_family,
+            -per_gold[t.summary.gold],
+            t.summary.created,
             t.id,
         ),
     )
@@ -93,7 +93,7 @@ def plan_rebalance(
             break  # nothing left that may go
         del alive[chosen.id]
         plan.retire.append(chosen)
-        per_gold[chosen.spec.gold] -= 1
+        per_gold[chosen.summary.gold] -= 1
         families.subtract(set(families_of(chosen)))
         sweeping -= 1
     plan.after = mix(alive.values())

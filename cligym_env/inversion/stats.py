@@ -12,22 +12,22 @@ from cligym_env.task import Task, outcome_key
 def task_stats(tasks: list[Task], golds: Iterable[str] = ()) -> dict:
     """Counts and F2P/P2P sizes of a task set (plain data, for --json and the markdown table), and the audit's
     figures and targets (`golds`: golds that count even without tasks)."""
-    specs = [t.spec for t in tasks]
+    specs = [t.summary for t in tasks]  # from the index: no test lists read
     figures = audit_figures(tasks, golds)
     faults = Counter(len((s.signature or "x").split("+")) for s in specs)
     return {
         "tasks": len(specs),
         "golds": len({s.gold for s in specs}),
-        "families": len({f for s in specs for f in s.fault_family.split("+")}),
+        "families": len({f for s in specs for f in s.families}),
         "by_gold": dict(Counter(s.gold for s in specs).most_common()),
         "by_family": dict(Counter(f for s in specs for f in s.fault_family.split("+")).most_common()),
         "by_category": dict(Counter(s.category for s in specs).most_common()),
         "by_difficulty": dict(Counter(s.difficulty or "uncalibrated" for s in specs).most_common()),
         "by_fault_count": {str(k): v for k, v in sorted(faults.items())},
-        "by_inverter": dict(Counter(s.provenance.inverter for s in specs).most_common()),
-        "fail_to_pass": sizes([len(s.fail_to_pass) for s in specs]),
-        "pass_to_pass": sizes([len(s.pass_to_pass) for s in specs]),
-        "dockerfile_lines": sizes([len(t.break_lines()) for t in tasks]),
+        "by_inverter": dict(Counter(s.inverter for s in specs).most_common()),
+        "fail_to_pass": sizes([s.fail_to_pass for s in specs]),
+        "pass_to_pass": sizes([s.pass_to_pass for s in specs]),
+        "dockerfile_lines": sizes([s.break_lines for s in specs]),
         "audit": figures,
         "targets": target_checks(figures),
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import shlex
 from abc import ABC, abstractmethod
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from cligym_env.inversion.probe import Probe
+from cligym_env.inversion.tracing import CORE_STDLIB, Coverage, suite_coverage
 
 Shell = Callable[[str], str]
 
@@ -32,6 +34,9 @@ class Fault:
     """Other phrasings of `symptom`, so that hints vary within a family (the writer picks one of all)."""
     files: tuple[tuple[str, str], ...] = ()
     """Host files the break needs in the image, as (host path, path in the build context's `files/`)."""
+    watch: tuple[str, ...] = ()
+    """Tests (pytest node ids) known to reach what the fault changes: re-run first, alone, to refuse a fault
+    that flips nothing in seconds instead of a whole suite run (see `tracing.screen`)."""
 
     @property
     def signature(self) -> str:
@@ -47,6 +52,39 @@ class Context:
     _owners: dict[str, str] = field(default_factory=dict)
     texts: dict[str, str | None] = field(default_factory=dict)
     """Files read from the pristine container, by path (None: absent or too large); see `source._read_files`."""
+    _coverage: Coverage | None = None
+
+    def coverage(self) -> Coverage:
+        """The gold suite's traced run (which tests reach which library line, file and program), read once."""
+        if self._coverage is None:
+            self._coverage = suite_coverage(self.probe, untraced=CORE_STDLIB)
+        return self._coverage
+
+    def watch_opened(self, fault: Fault, *keys: str) -> Fault:
+        """`fault` watching the tests that opened (or ran) any of `keys` in the traced suite."""
+        watch: dict[str, None] = {}
+        for key in keys:
+            watch.update(dict.fromkeys(self.coverage().opened(key)[1]))
+        return dataclasses.replace(fault, watch=tuple(watch)) if watch else fault
+
+    def tests_use(self, *keys: str) -> bool:
+        """Whether some test opened, ran or raised any of `keys` (`event:socket.connect`, `exec:git`, a path) in
+        the traced suite; True when the suite was not traced (nothing is known)."""
+        coverage = self.coverage()
+        return not coverage.tests or any(coverage.opened(key)[0] > 0 for key in keys)
+
+    def aimed_at_file(self, key: str, max_share: float = 0.5) -> bool:
+        """Whether a fault on `key` (a path, or `exec:PROGRAM`) can fail some tests but not sweep the suite: some
+        tests opened it, at most `max_share` of them, and nothing outside a test did. A file the traced run never
+        opened from Python counts when the strace probe saw the tests read it (C code: libc, the loader); when
+        the suite was not traced nothing is known, and every key counts."""
+        coverage = self.coverage()
+        if not coverage.tests:
+            return True
+        count, _ids, outside = coverage.opened(key)
+        if count == 0 and not outside:
+            return key in set(self.probe.runtime.get("files_read") or [])
+        return 0 < count <= max_share * len(coverage.tests) and not outside
 
     def owner(self, path: str) -> str | None:
         """The Debian package that ships `path` (dpkg -S; merged-/usr files are known under either prefix)."""

@@ -58,15 +58,16 @@ class DeletedPackageData(FaultFamily):
     )
 
     def targets(self, ctx: Context) -> list[str]:
-        return list(package_data_files(ctx))
+        return [p for p in package_data_files(ctx) if ctx.aimed_at_file(p)]
 
     def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault | None:
         dist = package_data_files(ctx).get(target)
         if dist is None:
             return None
-        return self.make_fault(
+        fault = self.make_fault(
             target, [self.breaking(target, rng)], [_force_reinstall(ctx, dist)], [target, basename(target)]
         )
+        return ctx.watch_opened(fault, target)
 
     def breaking(self, path: str, rng: random.Random) -> str:
         return f"rm -f {q(path)}"
@@ -98,18 +99,19 @@ class CorruptedSystemData(FaultFamily):
     )
 
     def targets(self, ctx: Context) -> list[str]:
-        return system_data_files(ctx)
+        return [p for p in system_data_files(ctx) if ctx.aimed_at_file(p)]
 
     def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault | None:
         package = ctx.owner(target)
         if not package:
             return None
-        return self.make_fault(
+        fault = self.make_fault(
             target,
             [self.breaking(target, rng)],
             [f"rm -f {q(target)}", reinstall_deb(package)],  # a changed conffile is kept by a plain reinstall
             [target, basename(target), package, f"install --reinstall -y {package}"],
         )
+        return ctx.watch_opened(fault, target)
 
     def breaking(self, path: str, rng: random.Random) -> str:
         return _garble(path, rng)
@@ -132,7 +134,7 @@ class EmptiedSystemDatabase(CorruptedSystemData):
 
     def targets(self, ctx: Context) -> list[str]:
         out = ctx.sh("for f in " + " ".join(self.FILES) + '; do [ -s "$f" ] && echo "$f"; done')
-        return [line.strip() for line in out.splitlines() if line.startswith("/")]
+        return [ln.strip() for ln in out.splitlines() if ln.startswith("/") and ctx.aimed_at_file(ln.strip())]
 
     def breaking(self, path: str, rng: random.Random) -> str:
         return f": > {q(path)}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 from cligym_env.inversion.families.base import Context, Fault, FaultFamily, basename, q
@@ -47,6 +48,21 @@ def _top_module(ctx: Context, dist: str) -> str | None:
     return tops[0] if tops else None
 
 
+def _lazily_imported(ctx: Context, module: str) -> bool:
+    """A module file of site-packages that the traced suite ran only inside tests, at most half of them (never at
+    collection, when every test module is imported)."""
+    if not module.endswith(".py"):
+        return False
+    coverage = ctx.coverage()
+    count, _ids, outside = coverage.module_reach(f"{ctx.probe.site_packages}/{module}")
+    return 0 < count <= 0.5 * len(coverage.tests) and not outside
+
+
+def _watching_module(ctx: Context, fault: Fault, path: str) -> Fault:
+    ids = ctx.coverage().module_reach(path)[1]
+    return dataclasses.replace(fault, watch=tuple(ids)) if ids else fault
+
+
 class UninstalledDependency(FaultFamily):
     name = "uninstalled-python-dependency"
     category = "dependencies-runtime"
@@ -72,21 +88,27 @@ class DeletedDependencyModule(FaultFamily):
     direction = "delete one module file inside an installed Python package, leaving the rest in place"
 
     def targets(self, ctx: Context) -> list[str]:
+        coverage = ctx.coverage()
         out = []
         for dist in _targets_dists(ctx, include_project=True):
-            out += [f"{dist}:{m}" for m in ctx.probe.dists[dist].get("modules", [])[:12]]
+            modules = ctx.probe.dists[dist].get("modules", [])
+            if coverage.tests:  # modules first imported inside some tests: only those tests fail
+                out += [f"{dist}:{m}" for m in modules if _lazily_imported(ctx, m)]
+            else:
+                out += [f"{dist}:{m}" for m in modules[:12]]
         return out
 
     def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault:
         dist, module = target.split(":", 1)
         path = f"{ctx.probe.site_packages}/{module}"
-        return self.make(
+        fault = self.make(
             target,
             [f"rm -f {q(path)}"],
             [_force_reinstall(ctx, dist)],
             "An installed package looks incomplete: some imports fail although the package is listed as installed.",
             [path, module],
         )
+        return _watching_module(ctx, fault, path)
 
 
 class EmptiedDependencyModule(DeletedDependencyModule):
@@ -97,13 +119,14 @@ class EmptiedDependencyModule(DeletedDependencyModule):
     def fault(self, ctx: Context, target: str, rng: random.Random) -> Fault:
         dist, module = target.split(":", 1)
         path = f"{ctx.probe.site_packages}/{module}"
-        return self.make(
+        fault = self.make(
             target,
             [f"test -f {q(path)} && : > {q(path)}"],
             [_force_reinstall(ctx, dist)],
             "Names that should exist in an installed package can no longer be imported from it.",
             [path, module],
         )
+        return _watching_module(ctx, fault, path)
 
 
 class DeletedNativeExtension(FaultFamily):

@@ -39,6 +39,9 @@ class SettingRow:
     """For `file`: the path written, `{value}` filled in."""
     content: str = ""
     """For `file`: its text, `{value}` filled in."""
+    needs_events: tuple[str, ...] = ()
+    """Apply only when some test raised one of these audit events in the traced suite (`event:socket.connect`;
+    see `tracing.Coverage.files`): a proxy matters only to tests that connect, a thread stack only to threads."""
 
 
 class SettingFamily(FaultFamily):
@@ -59,6 +62,8 @@ class SettingFamily(FaultFamily):
 
     def targets(self, ctx: Context) -> list[str]:
         if self.row.where == "pth" and not ctx.probe.site_packages:
+            return []
+        if self.row.needs_events and not ctx.tests_use(*self.row.needs_events):
             return []
         return list(self.row.values)
 
@@ -95,7 +100,8 @@ def _lines(text: str) -> str:
 
 
 ANY = ("*",)
-PROXY = "http://10.{value}:3128"
+THREADS = ("event:thread.start",)
+CHILDREN = ("event:subprocess.Popen", "event:os.posix_spawn", "event:os.system", "event:os.fork")
 ROWS = (
     SettingRow(
         "proxy-env", "network-security", "route HTTP(S) through a proxy that does not exist, for every login shell",
@@ -106,6 +112,7 @@ ROWS = (
          "Anything that talks HTTP times out, while plain sockets still work.",
          "Clients fail to reach local test servers although the servers are up."),
         ("proxy", "3128"), ANY, ("urllib", "http", "requests", "urllib3", "httpx", "aiohttp", "gunicorn"),
+        needs_events=("event:socket.connect",),
     ),
     SettingRow(
         "python-tz-path-env", "compatibility", "point Python's time-zone search path at a folder with no data",
@@ -122,7 +129,7 @@ ROWS = (
         ("Deeply nested work and some threaded code crash with a segmentation fault.",
          "Worker threads die or the interpreter aborts when the call stack gets deep.",
          "Some tests kill the test process itself instead of failing normally."),
-        ("ulimit", "-s "), ANY,
+        ("ulimit", "-s "), ANY, needs_events=THREADS,
     ),
     SettingRow(
         "address-space-limit", "concurrency", "cap the virtual memory a process may reserve",
@@ -130,7 +137,7 @@ ROWS = (
         ("Starting threads or allocating larger buffers fails with memory errors on a machine with plenty of RAM.",
          "Tests that spawn threads or work on big inputs fail with MemoryError or 'can't start new thread'.",
          "Memory allocation fails far below what the machine has."),
-        ("ulimit", "-v "), ANY,
+        ("ulimit", "-v "), ANY, needs_events=THREADS,
     ),
     SettingRow(
         "multiprocessing-start-method", "concurrency",
@@ -140,13 +147,14 @@ ROWS = (
          "Multiprocessing behaves differently from the platform default.",
          "Tests that fork workers fail while the same code works in a single process."),
         ("set_start_method", "start_method"), needs_modules=("multiprocessing", "concurrent"),
+        needs_events=("event:os.fork", "event:os.posix_spawn"),
     ),
     SettingRow(
         "thread-stack-size", "concurrency", "shrink the stack of every new thread from a startup hook",
         "pth", ("32768", "65536"), "import threading as _t; _t.stack_size({value})",
         ("Code run in worker threads crashes while the same code works in the main thread.",
          "Threads die with a segmentation fault or a RecursionError on modest inputs."),
-        ("stack_size",), needs_modules=("threading", "concurrent", "queue"),
+        ("stack_size",), needs_modules=("threading", "concurrent", "queue"), needs_events=THREADS,
     ),
     SettingRow(
         "openssl-config", "network-security", "point OpenSSL at a hardened configuration that rejects common keys",
@@ -166,7 +174,7 @@ ROWS = (
         ("Every program prints a loader error on stderr before doing its work.",
          "Commands still work, but their error output is polluted by a loader message.",
          "Tests that check what a child process writes to stderr fail."),
-        ("ld.so.preload", "preload"), ANY, file="/etc/ld.so.preload",
+        ("ld.so.preload", "preload"), ANY, file="/etc/ld.so.preload", needs_events=CHILDREN,
         content="/usr/lib/x86_64-linux-gnu/{value}",
     ),
     SettingRow(

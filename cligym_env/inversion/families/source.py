@@ -14,29 +14,23 @@ the break is one `sed` on one line (the Dockerfile stays readable), and the repa
 from __future__ import annotations
 
 import ast
+import dataclasses
 import random
 import re
 from dataclasses import dataclass
 
 from cligym_env.inversion.families.base import Context, Fault, FaultFamily, basename, q, reinstall_deb
 from cligym_env.inversion.families.python_env import HARNESS, _force_reinstall
+from cligym_env.inversion.tracing import CORE_STDLIB
 
 FLIPS = {"<": "<=", "<=": "<", ">": ">=", ">=": ">", "==": "!=", "!=": "==", "not in": "in", "in": "not in",
          "is not": "is", "is": "is not", "and": "or", "or": "and"}  # fmt: skip
 MAX_SITES_PER_MODULE = 40
 MAX_MODULES = 40
-# Standard-library modules that the interpreter, pytest or importing anything needs: a mutation there breaks
-# every test (or the repair tools themselves), not some.
-CORE_STDLIB = {
-    "os", "sys", "re", "abc", "ast", "io", "types", "typing", "enum", "functools", "collections", "inspect",
-    "importlib", "encodings", "codecs", "posixpath", "genericpath", "stat", "site", "sysconfig", "warnings",
-    "weakref", "copyreg", "keyword", "operator", "reprlib", "linecache", "tokenize", "token", "traceback",
-    "contextlib", "dis", "opcode", "pathlib", "fnmatch", "ntpath", "sre_compile", "sre_parse", "sre_constants",
-    "_collections_abc", "_weakrefset", "_sitebuiltins", "argparse", "gettext", "locale", "shutil", "tempfile",
-    "textwrap", "pprint", "dataclasses", "struct", "zipimport", "runpy", "pkgutil", "subprocess", "signal",
-    "selectors", "threading", "platform", "glob", "string", "copy", "heapq", "bisect", "random", "hashlib",
-    "zipfile", "email", "json", "unittest", "doctest", "pdb", "bdb", "cmd", "code", "codeop", "shlex", "ssl",
-}  # fmt: skip
+MAX_REACH = 0.5
+"""Share of the suite that may run a mutated line (more: the fault would sweep the suite)."""
+SITES_PER_REACH = 3
+"""Sites kept per set of tests that run them (they would fail the same tests)."""
 
 
 @dataclass(frozen=True)
@@ -49,26 +43,48 @@ class Site:
     new: str
     nth: int
     kind: str
+    statement: int = 0
+    """First line of the statement holding the edit (a tracer sees that line run, not always `line`)."""
 
 
 def mutation_sites(source: str) -> list[Site]:
     """Every single-token mutation in the functions of `source` (comparisons, boolean operators, int constants)."""
     try:
         tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+    except (
+        SyntaxError,
+        ValueError,
+        RecursionError,
+        SystemError,
+        MemoryError,
+    ):  # e.g. a generated parser table
         return []
     lines = source.splitlines()
+    statement_of = _statement_lines(tree)
     sites: list[Site] = []
+    seen: set[tuple[int, int, str]] = set()
     for func in _functions(tree):
         found = 0
         for node in ast.walk(func):
             site = _site(node, lines, func.name)
-            if site is not None:
-                sites.append(site)
+            # (a nested function is walked twice: with its parent and alone)
+            if site is not None and (site.line, site.nth, site.kind) not in seen:
+                seen.add((site.line, site.nth, site.kind))
+                sites.append(dataclasses.replace(site, statement=statement_of.get(site.line, site.line)))
                 found += 1
-            if found >= 4:  # a few per function: diversity over many functions
+            if found >= 12:  # a few per function: diversity over many functions
                 break
     return sites
+
+
+def _statement_lines(tree: ast.AST) -> dict[int, int]:
+    """line -> first line of the innermost statement that spans it."""
+    statements = [n for n in ast.walk(tree) if isinstance(n, ast.stmt)]
+    out: dict[int, int] = {}
+    for node in sorted(statements, key=lambda n: (n.end_lineno or n.lineno) - n.lineno, reverse=True):
+        for line in range(node.lineno, (node.end_lineno or node.lineno) + 1):
+            out[line] = node.lineno
+    return out
 
 
 def _functions(tree: ast.AST):
@@ -135,73 +151,6 @@ def sed_command(path: str, site: Site) -> str:
     return f"grep -qF {q(site.old)} {q(path)} && sed -i {q(script)} {q(path)}"
 
 
-_TRACE_SCRIPT = r"""
-import json, os, shlex, signal, sys, sysconfig, threading
-roots = (sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"])
-seen = {}
-workdir = os.getcwd() + "/"
-def profile(frame, event, arg):
-    if event == "call":
-        code = frame.f_code
-        if code.co_filename.startswith(roots) and "pytest" not in code.co_filename:
-            caller, depth = frame.f_back, 0
-            while caller is not None and depth < 40:  # reached from the project's code or its tests
-                if caller.f_code.co_filename.startswith(workdir):
-                    key = code.co_filename + ":" + code.co_name
-                    seen[key] = seen.get(key, 0) + 1
-                    return
-                caller, depth = caller.f_back, depth + 1
-def dump(*_):
-    sys.setprofile(None)
-    sys.__stdout__.write("@@calls " + json.dumps(seen) + "\n")
-    sys.__stdout__.flush()
-    os._exit(0)
-signal.signal(signal.SIGTERM, dump)
-import pytest
-sys.setprofile(profile)
-threading.setprofile(profile)
-pytest.main(shlex.split(sys.argv[1]))
-dump()
-"""
-TRACE_SECONDS = 300
-
-
-def called_functions(probe) -> dict[str, int]:
-    """`path:function` -> calls, for the library functions (stdlib and site-packages, pytest's own left out)
-    that the project's code or its tests call, directly or not (the test runner's own calls do not count), from
-    one run of the suite under `sys.setprofile` in a throwaway container (cached per image; {} when the suite is
-    not pytest's or cannot run traced)."""
-    import json
-    import shlex
-
-    from cligym_env.gold import load_gold
-    from cligym_env.runtime.cache import cache_dir
-    from cligym_env.runtime.containers import exec_once, remove_container, start_container
-
-    cache = cache_dir("calls-v2") / f"{probe.image.replace('/', '_').replace(':', '_')}.json"
-    if cache.exists():
-        return json.loads(cache.read_text())
-    command = load_gold(probe.gold).spec.test_command
-    if " -m pytest" not in command:
-        return {}
-    args = command.split(" -m pytest", 1)[1].split("|")[0].split("2>&1")[0]
-    args = (
-        " ".join(a for a in shlex.split(args) if not a.startswith("--junitxml")) + " -q -p no:cacheprovider"
-    )
-    container = start_container(probe.image, network=False, workdir=probe.workdir)
-    try:
-        script = f"timeout -s TERM {TRACE_SECONDS} python -c {q(_TRACE_SCRIPT)} {q(args)} 2>/dev/null | grep '^@@calls '"
-        output = exec_once(container, script, timeout=TRACE_SECONDS + 60, output_cap=64 << 20).output
-    finally:
-        remove_container(container)
-    line = next((ln for ln in output.splitlines() if ln.startswith("@@calls ")), None)
-    calls = json.loads(line.removeprefix("@@calls ")) if line else {}
-    tmp = cache.with_suffix(".tmp")
-    tmp.write_text(json.dumps(calls))
-    tmp.replace(cache)
-    return calls
-
-
 class PatchedFunction(FaultFamily):
     """Base: mutation sites in the Python files that `files(ctx)` names, as `path:line:nth:kind` targets."""
 
@@ -215,13 +164,24 @@ class PatchedFunction(FaultFamily):
         files = self.files(ctx)
         if not files:
             return []
-        calls = called_functions(ctx.probe)
+        coverage = ctx.coverage()
         sources = _read_files(ctx, list(files))
         out = []
         for path, source in sources.items():
             sites = mutation_sites(source)
-            if calls:  # only functions the suite really calls: a mutation elsewhere flips nothing
-                sites = [site for site in sites if f"{path}:{site.function}" in calls]
+            if (
+                coverage.tests
+            ):  # only lines some tests run, and not every test: else nobody or everybody notices
+                sites = [s for s in sites if _aimed(coverage, path, s)]
+                # Sites run by the same tests would mostly fail the same tests: near-duplicates of each other.
+                by_tests: dict[tuple, int] = {}
+                kept = []
+                for site in sites:
+                    key = tuple(coverage.reach(path, site.line, site.statement)[1])
+                    by_tests[key] = by_tests.get(key, 0) + 1
+                    if by_tests[key] <= SITES_PER_REACH:
+                        kept.append(site)
+                sites = kept
             for site in sites[:MAX_SITES_PER_MODULE]:
                 out.append(f"{path}:{site.line}:{site.nth}:{site.kind}")
         return out
@@ -242,7 +202,16 @@ class PatchedFunction(FaultFamily):
         leaks = [path, module, f"{module.removesuffix('.py')}.py"]
         if len(site.function) >= 6:
             leaks.append(site.function)
-        return self.make_fault(target, [sed_command(path, site)], [repair], leaks)
+        fault = self.make_fault(target, [sed_command(path, site)], [repair], leaks)
+        _count, watch, _outside = ctx.coverage().reach(path, site.line, site.statement)
+        return dataclasses.replace(fault, watch=tuple(watch))
+
+
+def _aimed(coverage, path: str, site: Site) -> bool:
+    """The site's line ran in some tests, in at most `MAX_REACH` of them, and never outside a test (a line run
+    at import time reaches every test)."""
+    count, _ids, outside = coverage.reach(path, site.line, site.statement)
+    return 0 < count <= MAX_REACH * len(coverage.tests) and not outside
 
 
 class PatchedDependency(PatchedFunction):
