@@ -15,7 +15,7 @@ import time
 from pydantic import BaseModel, Field
 
 from agents.prompt import parse_command
-from agents.protocol import Action, PolicyError, sent_messages
+from agents.protocol import Action, DeadlineReached, PolicyError, sent_messages
 
 FORMAT_TEMPLATE = (
     "Your reply had no command. Reply with a short thought, then exactly one shell command in a ```bash code "
@@ -109,6 +109,8 @@ class LLMPolicy:
             timeout=self.config.timeout_seconds,
             max_retries=0,  # retried here, with our own backoff and error record
         )
+        self.deadline: float | None = None
+        """`time.monotonic()` by which the episode ends (set by the rollout): requests are cut short to it."""
 
     def act(self, messages: list[dict[str, str]]) -> Action:
         cfg = self.config
@@ -147,8 +149,13 @@ class LLMPolicy:
             ValueError,  # a body that is not JSON (json.JSONDecodeError)
         )
         for attempt in range(cfg.api_retries + 1):
+            timeout = cfg.timeout_seconds
+            if self.deadline is not None:  # a request never outlives the episode
+                timeout = min(timeout, self.deadline - time.monotonic())
+                if timeout <= 0:
+                    raise DeadlineReached("the episode's time ran out while waiting for the model")
             try:
-                response = self.client.chat.completions.create(
+                response = self.client.with_options(timeout=timeout).chat.completions.create(
                     model=cfg.model,
                     messages=conversation,
                     temperature=cfg.temperature,
@@ -159,11 +166,18 @@ class LLMPolicy:
                 )
                 choice = _first_choice(response)
             except retryable as exc:
+                if self.deadline is not None and time.monotonic() >= self.deadline:
+                    raise DeadlineReached(
+                        f"the episode's time ran out waiting for the model ({exc})"
+                    ) from exc
                 if attempt == cfg.api_retries:
                     raise PolicyError(
                         f"endpoint failed {attempt + 1} times: {type(exc).__name__}: {exc}"
                     ) from exc
-                time.sleep(cfg.backoff_seconds * 2**attempt)
+                pause = cfg.backoff_seconds * 2**attempt
+                if self.deadline is not None:
+                    pause = min(pause, max(self.deadline - time.monotonic(), 0.0))
+                time.sleep(pause)
                 continue
             except openai.APIStatusError as exc:  # 4xx other than 429: retrying will not help
                 raise PolicyError(f"endpoint refused the request: {exc.status_code} {exc.message}") from exc

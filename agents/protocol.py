@@ -51,3 +51,8 @@ class Policy(Protocol):
     name: str
 
     def act(self, messages: list[dict[str, str]]) -> Action: ...
+
+
+class DeadlineReached(PolicyError):
+    """The episode's time ran out while the policy was waiting (e.g. on a slow endpoint): the rollout ends the
+    episode as it does at its time limit, by submitting."""

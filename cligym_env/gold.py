@@ -28,12 +28,29 @@ def repo_root() -> Path:
     return here if (here / "tasks").is_dir() else Path.cwd()
 
 
-def default_gold_root() -> Path:
-    """Where `cligym gold list` looks: `$CLIGYM_GOLD_ROOT`, else `tasks/gold` of the checkout."""
+def gold_roots() -> list[Path]:
+    """Where golds are looked up by name, in order: `$CLIGYM_GOLD_ROOT`, `tasks/gold` of the current folder (your
+    project, with an installed cligym), then `tasks/gold` of cligym's checkout (the golds it ships)."""
     import os
 
     env = os.environ.get("CLIGYM_GOLD_ROOT")
-    return Path(env) if env else repo_root() / "tasks" / "gold"
+    roots = [Path(env)] if env else []
+    roots += [Path.cwd() / "tasks" / "gold", repo_root() / "tasks" / "gold"]
+    out: list[Path] = []
+    for root in roots:
+        if root.resolve() not in {r.resolve() for r in out}:
+            out.append(root)
+    return out
+
+
+def default_gold_root() -> Path:
+    """Where `cligym gold list` looks and new golds go: the first of `gold_roots()` that exists (`$CLIGYM_GOLD_ROOT`
+    even when it does not yet)."""
+    import os
+
+    if os.environ.get("CLIGYM_GOLD_ROOT"):
+        return Path(os.environ["CLIGYM_GOLD_ROOT"])
+    return next((r for r in gold_roots() if r.is_dir()), gold_roots()[-1])
 
 
 class SourceSpec(BaseModel):
@@ -233,7 +250,12 @@ def load_gold(ref: str | Path, root: Path | None = None) -> Gold:
     """
     path = Path(ref)
     if not (path.is_dir() or "/" in str(ref)) and re.match(NAME_PATTERN, str(ref)):
-        path = (root or default_gold_root()) / str(ref)
+        candidates = [root] if root else gold_roots()
+        path = next(
+            (r / str(ref) for r in candidates if (r / str(ref) / GOLD_FILE).is_file()),
+            candidates[0] / str(ref),
+        )
+        root = path.parent
     if path.is_file() and path.name == GOLD_FILE:
         path = path.parent
     if not path.is_dir():

@@ -158,9 +158,11 @@ def play_episode(
 ) -> dict:
     """One episode of `policy` in a made (not reset) Repair-v0 `env`; returns the trajectory record."""
     from agents.prompt import SUBMIT, initial_messages, observation_message
-    from agents.protocol import PolicyError
+    from agents.protocol import DeadlineReached, PolicyError
 
     start = time.monotonic()
+    if hasattr(policy, "deadline"):  # a policy that waits on an endpoint stops waiting when the episode ends
+        policy.deadline = start + episode_timeout
     env.reset(seed=seed)
     messages = initial_messages(task.spec.prompt(hard=hard))  # the raw text (the observation is ASCII-only)
     steps, usage, error, reason = [], {}, None, None
@@ -170,15 +172,20 @@ def play_episode(
         else:
             try:
                 action = policy.act(messages)
+            except DeadlineReached as exc:
+                # The time limit, reached while the policy waited on its model: submit, as at the limit.
+                messages.extend(exc.turns)
+                action, command, reason = None, SUBMIT, "time_limit"
             except PolicyError as exc:
                 messages.extend(exc.turns)
                 error, reason = str(exc), "error"
                 break
-            for key, value in action.usage.items():
-                usage[key] = usage.get(key, 0) + value
-            messages.extend(action.retries)  # replies without a command and their reminders, marked
-            messages.append({"role": "assistant", "content": action.message})
-            command = action.command
+            if action is not None:
+                for key, value in action.usage.items():
+                    usage[key] = usage.get(key, 0) + value
+                messages.extend(action.retries)  # replies without a command and their reminders, marked
+                messages.append({"role": "assistant", "content": action.message})
+                command = action.command
         _, reward, terminated, truncated, info = env.step(command)
         if terminated or truncated:
             reason = reason or ("submit" if terminated else "max_steps")

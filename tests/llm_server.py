@@ -2,7 +2,8 @@
 
 A script is a function `(messages, request_number) -> str | int | dict`: a string is the assistant's reply, an int
 an HTTP error status to answer with, a dict a reply with its `content` and `finish_reason` ("length": cut off
-at the token limit) or, under `raw`, a body sent as is with status 200 (a malformed response). Used by the llm
+at the token limit) or, under `raw`, a body sent as is with status 200 (a malformed response); `delay`: seconds
+to wait before answering (a slow model). Used by the llm
 agent's tests instead of a model.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -42,6 +44,8 @@ class ScriptedChatServer:
                     self._send(answer, {"error": {"message": f"scripted {answer}", "type": "scripted"}})
                     return
                 finish = "stop"
+                if isinstance(answer, dict) and "delay" in answer:  # a slow model
+                    time.sleep(answer["delay"])
                 if isinstance(answer, dict):
                     if "raw" in answer:
                         self._send(200, answer["raw"])

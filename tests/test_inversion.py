@@ -80,6 +80,15 @@ def test_template_statement_counts_and_never_names_the_fix() -> None:
 
 
 @pytest.mark.slow
+def test_generate_makes_exactly_n_tasks_with_more_workers_than_tasks_left(tmp_path: Path) -> None:
+    """Two workers, one task wanted: only one attempt is in flight, so two successes cannot both be written."""
+    families = (BY_NAME["uninstalled-python-dependency"], BY_NAME["emptied-python-module-file"])
+    generator = Generator([load_gold("python-slugify")], tmp_path, HeuristicInverter(families), seed=5)
+    summary = generator.run(1, workers=2, budget=Budget(attempts=4))
+    assert summary.accepted == 1 and len(list_tasks(tmp_path)) == 1, summary.as_dict()
+
+
+@pytest.mark.slow
 def test_heuristic_generate_validate_and_solve(tmp_path: Path) -> None:
     inverter = HeuristicInverter((BY_NAME["uninstalled-python-dependency"],))
     summary = Generator([load_gold("python-slugify")], tmp_path, inverter, seed=3).run(

@@ -121,6 +121,21 @@ def test_llm_agent_over_http_solves_fails_and_survives_errors(tmp_path):
             assert "I am not sure what to do." not in str(to_row(e)["messages"])
 
 
+def test_a_slow_model_cannot_stretch_an_episode_past_its_time_limit(tmp_path):
+    """The request is cut short at the episode's deadline, and the episode ends as at its time limit."""
+    slow = {"delay": 30, "content": format_reply("Look.", "ls")}
+    options = {"model": "scripted", "backoff_seconds": 0.01, "api_key": "k", "timeout_seconds": 120}
+    with ScriptedChatServer(lambda messages, n: format_reply("Look.", "ls") if n == 1 else slow) as server:
+        started = time.monotonic()
+        summary, episodes = run("llm", tmp_path / "slow", tasks=[FAST[0]], max_steps=5, episode_timeout=6,
+                                options=options | {"base_url": server.base_url})  # fmt: skip
+        took = time.monotonic() - started
+    [e] = episodes
+    assert summary["failed"] == [] and e["stop"] == "time_limit" and e["error"] is None
+    assert e["n_steps"] == 1 and e["wall_seconds"] < 30, e["wall_seconds"]  # not 30 s of waiting, nor 120
+    assert took < 60
+
+
 def vandal(messages, number):
     return format_reply("Stop everything.", "kill -9 -1; kill 1")
 

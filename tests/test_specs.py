@@ -198,3 +198,25 @@ def test_task_yaml_is_written_by_libyaml_exactly_as_the_pure_python_dumper_write
         expected = yaml.dump(data, Dumper=PurePython, sort_keys=False, allow_unicode=True, width=110)
         assert specs.dump_yaml_model(spec) == expected
         assert load_task(path).spec == spec
+
+
+def test_golds_are_found_in_your_project_folder_then_in_cligyms_own(tmp_path: Path, monkeypatch) -> None:
+    """With an installed cligym, `./tasks/gold` of the folder you work in holds your golds; the shipped ones
+    are still found by name, and `$CLIGYM_GOLD_ROOT` comes first."""
+    mine = tmp_path / "project" / "tasks" / "gold"
+    shutil.copytree(ROOT / "tasks" / "gold" / "click", mine / "click")
+    shutil.copytree(ROOT / "tasks" / "gold" / "tabulate", mine / "my-tabulate")
+    spec = mine / "my-tabulate" / "gold.yaml"
+    spec.write_text(spec.read_text().replace("name: tabulate", "name: my-tabulate", 1))
+    monkeypatch.chdir(tmp_path / "project")
+    monkeypatch.delenv("CLIGYM_GOLD_ROOT", raising=False)
+    assert default_gold_root().resolve() == mine.resolve()
+    assert load_gold("my-tabulate").path == (mine / "my-tabulate").resolve()
+    assert load_gold("click").path == (mine / "click").resolve()  # yours wins over the shipped one
+    assert load_gold("pyyaml").path == (ROOT / "tasks" / "gold" / "pyyaml").resolve()
+    other = tmp_path / "elsewhere"
+    shutil.copytree(ROOT / "tasks" / "gold" / "click", other / "click")
+    monkeypatch.setenv("CLIGYM_GOLD_ROOT", str(other))
+    assert load_gold("click").path == (other / "click").resolve() and default_gold_root() == other
+    with pytest.raises(SpecError, match="no such folder"):
+        load_gold("no-such-gold")

@@ -288,7 +288,13 @@ class Generator:
                     if barren >= MAX_BARREN_ATTEMPTS:
                         self.say(f"stopping: {barren} attempts in a row proposed nothing new")
                         self.stop.set()
-                    while not spent() and len(running) < workers and (nxt := next(pending, None)):
+                    # At most as many attempts in flight as tasks still wanted: `n` is exact, never overshot
+                    # by attempts that all succeed at once (each one that fails makes room for another).
+                    while (
+                        not spent()
+                        and len(running) < min(workers, n - summary.total_accepted)
+                        and (nxt := next(pending, None))
+                    ):
                         if budget.attempts is not None and summary.attempts + len(running) >= budget.attempts:
                             break
                         running.add(pool.submit(self.attempt, *nxt))
