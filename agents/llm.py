@@ -9,13 +9,14 @@ old command outputs; the rollout keeps the full one.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
 from pydantic import BaseModel, Field
 
-from agents.prompt import parse_command
-from agents.protocol import Action, DeadlineReached, PolicyError, sent_messages
+from agents.prompt import format_reply, parse_command
+from agents.protocol import SUBMIT, Action, DeadlineReached, PolicyError, sent_messages
 
 FORMAT_TEMPLATE = (
     "Your reply had no command. Reply with a short thought, then exactly one shell command in a ```bash code "
@@ -54,6 +55,11 @@ class LLMConfig(BaseModel):
     """Budget for the conversation sent to the model (estimated at 4 characters a token)."""
     keep_last_turns: int = 6
     """Observations of the last K turns are never elided."""
+    tool_calls: bool = False
+    """Native tool calling: the model gets a `bash` tool (one `command`) and a `submit` tool instead of replying
+    with a fenced block (vLLM: start it with `--enable-auto-tool-choice --tool-call-parser NAME`). A reply in
+    the text format is still taken. The trajectory keeps each turn in the text format too (thought + fenced
+    command, what SFT trains on), with the call itself under `tool_call`."""
     done_command: str = "submit"
     """The word that ends the conversation, named in the format reminder (the inverter's is `finish`)."""
     format_retries: int = 2
@@ -114,19 +120,29 @@ class LLMPolicy:
 
     def act(self, messages: list[dict[str, str]]) -> Action:
         cfg = self.config
-        conversation = fit_context(sent_messages(messages), cfg.context_tokens, cfg.keep_last_turns)
+        history = [m for m in messages if not m.get("retry")]
+        conversation = wire_messages(
+            fit_context(history, cfg.context_tokens, cfg.keep_last_turns), cfg.tool_calls
+        )
         usage = {"prompt_tokens": 0, "completion_tokens": 0, "requests": 0, "format_errors": 0}
         retries: list[dict] = []
         for _ in range(cfg.format_retries + 1):
-            reply, used, finish = self._complete(conversation)
+            reply, used, finish, call = self._complete(conversation)
             for key in ("prompt_tokens", "completion_tokens"):
                 usage[key] += used.get(key, 0)
             usage["requests"] += 1
+            if call is not None:  # a native tool call: its command, and the turn in the text format too
+                command = SUBMIT if call["name"] == "submit" else call["command"]
+                return Action(
+                    command, format_reply(reply or "", command), usage, {"tool_call": call}, retries
+                )
             command = parse_command(reply)  # never a block left open by a cut-off reply, nor one in thinking
             if command:
-                return Action(command, reply, usage, retries)
+                return Action(command, reply, usage, retries=retries)
             usage["format_errors"] += 1
             reminder = TRUNCATED if finish == "length" else FORMAT_TEMPLATE.format(done=cfg.done_command)
+            if cfg.tool_calls and finish != "length":
+                reminder = TOOL_FORMAT_ERROR
             turns = [{"role": "assistant", "content": reply}, {"role": "user", "content": reminder}]
             conversation += turns
             retries += [{**turn, "retry": True} for turn in turns]
@@ -135,9 +151,10 @@ class LLMPolicy:
             turns=retries,
         )
 
-    def _complete(self, conversation: list[dict[str, str]]) -> tuple[str, dict[str, int], str | None]:
-        """One chat completion: (content, usage, finish_reason). Retried with exponential backoff on rate limits,
-        server errors, timeouts and malformed bodies (not JSON, or no choice or message in it)."""
+    def _complete(self, conversation: list[dict]) -> tuple[str, dict[str, int], str | None, dict | None]:
+        """One chat completion: (content, usage, finish_reason, the tool call or None). Retried with exponential
+        backoff on rate limits, server errors, timeouts and malformed bodies (not JSON, or no choice or message
+        in it)."""
         cfg, openai = self.config, self._openai
         retryable = (
             openai.RateLimitError,
@@ -163,6 +180,7 @@ class LLMPolicy:
                     seed=cfg.seed,
                     **({"top_p": cfg.top_p} if cfg.top_p is not None else {}),
                     **({"extra_body": cfg.extra_body} if cfg.extra_body else {}),
+                    **({"tools": TOOLS} if cfg.tool_calls else {}),
                 )
                 choice = _first_choice(response)
             except retryable as exc:
@@ -182,8 +200,67 @@ class LLMPolicy:
             except openai.APIStatusError as exc:  # 4xx other than 429: retrying will not help
                 raise PolicyError(f"endpoint refused the request: {exc.status_code} {exc.message}") from exc
             usage = response.usage.model_dump() if getattr(response, "usage", None) else {}
-            return choice.message.content or "", usage, getattr(choice, "finish_reason", None)
+            call = _tool_call(choice.message) if cfg.tool_calls else None
+            return choice.message.content or "", usage, getattr(choice, "finish_reason", None), call
         raise AssertionError("unreachable")
+
+
+TOOLS = [
+    {"type": "function", "function": {
+        "name": "bash", "description": "Run one shell command in the persistent bash session; returns its output.",
+        "parameters": {"type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"]},
+    }},
+    {"type": "function", "function": {
+        "name": "submit", "description": "End the episode: the tests run once, now.",
+        "parameters": {"type": "object", "properties": {}},
+    }},
+]  # fmt: skip
+TOOL_FORMAT_ERROR = (
+    "Your reply called no tool. Call the `bash` tool with exactly one shell command, or `submit` when the "
+    "environment is repaired."
+)
+
+
+def _tool_call(message) -> dict | None:
+    """The first tool call of a reply as {id, name, command}, or None (none, or one that cannot be run)."""
+    for call in getattr(message, "tool_calls", None) or []:
+        function = getattr(call, "function", None)
+        name = getattr(function, "name", None)
+        call_id = getattr(call, "id", None) or "call_0"
+        if name == "submit":
+            return {"id": call_id, "name": name, "command": SUBMIT}
+        if name == "bash":
+            try:
+                command = json.loads(function.arguments or "{}").get("command")
+            except (ValueError, AttributeError):
+                return None
+            if isinstance(command, str) and command.strip():
+                return {"id": call_id, "name": name, "command": command.strip()}
+    return None
+
+
+def wire_messages(messages: list[dict], tool_calls: bool) -> list[dict]:
+    """The conversation as the API wants it: {role, content} turns; with native tool calls, an assistant turn
+    that came as a call is sent as that call, and the observation after it as the tool's answer."""
+    if not tool_calls:
+        return sent_messages(messages)
+    out: list[dict] = []
+    pending: str | None = None
+    for m in messages:
+        call = m.get("tool_call") if m["role"] == "assistant" else None
+        if call:
+            arguments = json.dumps({"command": call["command"]}) if call["name"] == "bash" else "{}"
+            out.append({"role": "assistant", "content": None, "tool_calls": [
+                {"id": call["id"], "type": "function", "function": {"name": call["name"], "arguments": arguments}}
+            ]})  # fmt: skip
+            pending = call["id"]
+        elif pending is not None and m["role"] == "user":
+            out.append({"role": "tool", "tool_call_id": pending, "content": m["content"]})
+            pending = None
+        else:
+            out.append({"role": m["role"], "content": m["content"]})
+            pending = None
+    return out
 
 
 class MalformedResponse(Exception):

@@ -20,6 +20,8 @@ class Action:
     """The assistant message exactly as the policy produced it (thought + fenced command)."""
     usage: dict[str, int] = field(default_factory=dict)
     """Token counts and the like, if the policy has them (`prompt_tokens`, `completion_tokens`)."""
+    extra: dict = field(default_factory=dict)
+    """Fields kept with the assistant turn in the trajectory (`tool_call`: the native tool call it came as)."""
     retries: list[dict] = field(default_factory=list)
     """Turns exchanged before `message` was accepted (a reply without a command, the reminder it got), each
     marked `"retry": True`: a trajectory keeps them, so it holds exactly what the model saw and said; they are

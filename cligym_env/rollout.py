@@ -184,7 +184,7 @@ def play_episode(
                 for key, value in action.usage.items():
                     usage[key] = usage.get(key, 0) + value
                 messages.extend(action.retries)  # replies without a command and their reminders, marked
-                messages.append({"role": "assistant", "content": action.message})
+                messages.append({"role": "assistant", "content": action.message, **action.extra})
                 command = action.command
         _, reward, terminated, truncated, info = env.step(command)
         if terminated or truncated:

@@ -1,9 +1,9 @@
 """A real HTTP server on 127.0.0.1 that speaks OpenAI's /v1/chat/completions, answering from a script.
 
 A script is a function `(messages, request_number) -> str | int | dict`: a string is the assistant's reply, an int
-an HTTP error status to answer with, a dict a reply with its `content` and `finish_reason` ("length": cut off
-at the token limit) or, under `raw`, a body sent as is with status 200 (a malformed response); `delay`: seconds
-to wait before answering (a slow model). Used by the llm
+an HTTP error status to answer with, a dict a reply as vLLM sends one: `content`, `finish_reason` ("length": cut
+off at the token limit), `tool_calls` ([{name, arguments}]), `reasoning_content`; or, under `raw`, a body sent
+as is with status 200 (a malformed response); `delay`: seconds to wait before answering (a slow model). Used by the llm
 agent's tests instead of a model.
 """
 
@@ -43,24 +43,34 @@ class ScriptedChatServer:
                 if isinstance(answer, int):
                     self._send(answer, {"error": {"message": f"scripted {answer}", "type": "scripted"}})
                     return
-                finish = "stop"
+                finish, extra = "stop", {}
                 if isinstance(answer, dict) and "delay" in answer:  # a slow model
                     time.sleep(answer["delay"])
                 if isinstance(answer, dict):
                     if "raw" in answer:
                         self._send(200, answer["raw"])
                         return
-                    answer, finish = answer["content"], answer.get("finish_reason", "stop")
-                prompt = sum(len(m["content"]) for m in body["messages"]) // 4
+                    calls = [
+                        {"id": f"call-{number}-{i}", "type": "function",
+                         "function": {"name": c["name"], "arguments": c.get("arguments", "{}")}}
+                        for i, c in enumerate(answer.get("tool_calls", []))
+                    ]  # fmt: skip
+                    if calls:
+                        extra["tool_calls"] = calls
+                    if "reasoning_content" in answer:
+                        extra["reasoning_content"] = answer["reasoning_content"]
+                    finish = answer.get("finish_reason", "tool_calls" if calls else "stop")
+                    answer = answer.get("content")
+                prompt = sum(len(m.get("content") or "") for m in body["messages"]) // 4
                 self._send(
                     200,
                     {
                         "id": f"chatcmpl-{number}", "object": "chat.completion", "created": 0,
                         "model": body.get("model", "scripted"),
                         "choices": [{"index": 0, "finish_reason": finish,
-                                     "message": {"role": "assistant", "content": answer}}],
-                        "usage": {"prompt_tokens": prompt, "completion_tokens": len(answer) // 4,
-                                  "total_tokens": prompt + len(answer) // 4},
+                                     "message": {"role": "assistant", "content": answer, **extra}}],
+                        "usage": {"prompt_tokens": prompt, "completion_tokens": len(answer or "") // 4,
+                                  "total_tokens": prompt + len(answer or "") // 4},
                     },
                 )  # fmt: skip
 

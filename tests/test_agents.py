@@ -8,7 +8,7 @@ import pytest
 from llm_server import ScriptedChatServer, turns
 
 from agents.heuristic import PROBE_DPKG, PROBE_PYTHON, HeuristicPolicy, suite_passed
-from agents.llm import ELIDED, FORMAT_ERROR, TRUNCATED, LLMPolicy, fit_context
+from agents.llm import ELIDED, FORMAT_ERROR, TOOL_FORMAT_ERROR, TRUNCATED, LLMPolicy, fit_context
 from agents.prompt import format_reply, initial_messages, observation_message, parse_command
 from agents.protocol import Policy, PolicyError
 from agents.registry import make_policy
@@ -132,6 +132,35 @@ def test_llm_runs_no_command_from_thinking_or_a_cut_off_reply_and_retries_malfor
     assert action.command == "pip check"
     assert action.usage["format_errors"] == 1 and action.usage["requests"] == 2  # 2 malformed bodies retried
     assert seen[-1] == TRUNCATED  # the cut-off reply is answered as such, its drafted command never run
+
+
+def test_llm_native_tool_calls_round_trip_as_vllm_sends_them():
+    """vLLM with a tool parser: content null and a `bash` call (reasoning apart), then `submit`. The wire
+    conversation pairs each call with a `tool` answer; the trajectory turn is in the text format too."""
+    script = {
+        1: {"content": None, "reasoning_content": "Maybe a module is missing.",
+            "tool_calls": [{"name": "bash", "arguments": json.dumps({"command": "pip check"})}]},
+        2: {"content": "No tool this time."},  # a reply without a call: reminded, once
+        3: {"content": None, "tool_calls": [{"name": "bash", "arguments": "{not json"}]},  # unusable: reminded
+        4: {"content": "Done.", "tool_calls": [{"name": "submit"}]},
+    }  # fmt: skip
+    with ScriptedChatServer(lambda messages, n: script[n]) as server:
+        policy = LLMPolicy(model="m", base_url=server.base_url, tool_calls=True, format_retries=2)
+        messages = initial_messages("The tests fail.")
+        first = policy.act(messages)
+        assert first.command == "pip check" and first.extra["tool_call"]["name"] == "bash"
+        assert parse_command(first.message) == "pip check"  # the text format, for SFT
+        messages += [{"role": "assistant", "content": first.message, **first.extra},
+                     {"role": "user", "content": observation_message("No broken requirements found.", 0)}]  # fmt: skip
+        second = policy.act(messages)
+    assert second.is_submit and second.usage["format_errors"] == 2 and len(second.retries) == 4
+    sent = server.bodies[1]
+    assert [t["function"]["name"] for t in sent["tools"]] == ["bash", "submit"]
+    call, answer = sent["messages"][2], sent["messages"][3]
+    assert call["role"] == "assistant" and call["tool_calls"][0]["function"]["name"] == "bash"
+    assert answer == {"role": "tool", "tool_call_id": call["tool_calls"][0]["id"],
+                      "content": observation_message("No broken requirements found.", 0)}  # fmt: skip
+    assert server.bodies[2]["messages"][-1]["content"] == TOOL_FORMAT_ERROR
 
 
 def test_llm_sends_the_sampling_knobs_it_is_given():

@@ -121,6 +121,27 @@ def test_llm_agent_over_http_solves_fails_and_survives_errors(tmp_path):
             assert "I am not sure what to do." not in str(to_row(e)["messages"])
 
 
+def tool_solver(messages, number):
+    if not any(m["role"] == "tool" for m in messages):
+        return {"content": "text_unidecode is missing.",
+                "tool_calls": [{"name": "bash", "arguments": json.dumps({"command": "pip install text-unidecode"})}]}  # fmt: skip
+    return {"content": None, "tool_calls": [{"name": "submit"}]}
+
+
+def test_llm_agent_with_native_tool_calls_solves_and_records_text_and_calls(tmp_path):
+    options = {"model": "scripted", "api_key": "k", "tool_calls": True}
+    with ScriptedChatServer(tool_solver) as server:
+        summary, episodes = run("llm", tmp_path / "tools", tasks=[FAST[0]], max_steps=4,
+                                options=options | {"base_url": server.base_url})  # fmt: skip
+    [e] = episodes
+    assert summary["failed"] == [] and e["resolved"] and e["stop"] == "submit"
+    assert e["steps"][0]["command"] == "pip install text-unidecode"
+    replies = [m for m in e["messages"] if m["role"] == "assistant"]
+    assert [m["tool_call"]["name"] for m in replies] == ["bash", "submit"]
+    assert "```bash\npip install text-unidecode\n```" in replies[0]["content"]  # the text format, for SFT
+    assert "tool_call" not in str(to_row(e)["messages"])
+
+
 def test_a_slow_model_cannot_stretch_an_episode_past_its_time_limit(tmp_path):
     """The request is cut short at the episode's deadline, and the episode ends as at its time limit."""
     slow = {"delay": 30, "content": format_reply("Look.", "ls")}

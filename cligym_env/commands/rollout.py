@@ -43,6 +43,13 @@ def run(
             '{"enable_thinking": false}}\' (vLLM).'
         ),
     ] = None,
+    tool_calls: Annotated[
+        bool,
+        typer.Option(
+            "--tool-calls",
+            help="llm: native tool calling (a `bash` and a `submit` tool) instead of fenced replies.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Play an agent on tasks; append one trajectory per episode to RUN_DIR/trajectories.jsonl (resumable)."""
@@ -52,7 +59,8 @@ def run(
     from cligym_env.runtime import containers
 
     options = {"model": model, "base_url": base_url, "temperature": temperature, "max_tokens": max_tokens,
-               "top_p": top_p, "timeout_seconds": request_timeout, "extra_body": json_object(extra_body, "--extra-body")}  # fmt: skip
+               "top_p": top_p, "timeout_seconds": request_timeout, "extra_body": json_object(extra_body, "--extra-body"),
+               "tool_calls": tool_calls or None}  # fmt: skip
     config = RunConfig(
         agent=agent, tasks=[str(t) for t in tasks], out=str(out), split=split, split_by=split_by, limit=limit, k=k,
         workers=workers, seed=seed, max_steps=max_steps, episode_timeout=episode_timeout, hard=hard,
