@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -172,3 +174,59 @@ def test_cli_tasks_export_import(tmp_path):
         cli + ["run", "--agent", "gpt9", "--out", str(tmp_path / "r")], capture_output=True, text=True
     )
     assert bad.returncode == 1 and "unknown agent 'gpt9'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_task_set_as_a_hugging_face_dataset_loads_back_and_imports_byte_for_byte(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    with_files = next(p for p in sorted(GENERATED.iterdir()) if (p / "files").is_dir())
+    chosen = sorted({*sampled_tasks(6), with_files, GENERATED / "tabulate-wide-chars"})
+    picked = tmp_path / "picked"
+    for folder in chosen:
+        shutil.copytree(folder, picked / folder.name)
+    cli = [sys.executable, "-m", "cligym_env.cli", "tasks"]
+    done = subprocess.run(cli + ["export", str(picked), "--format", "hf", "--out", str(tmp_path / "hf"), "--json"],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = datasets.load_from_disk(str(tmp_path / "hf"))
+    assert sorted(rows["id"]) == sorted(p.name for p in chosen)
+    row = rows[rows["id"].index("tabulate-wide-chars")]
+    task = load_task(GENERATED / "tabulate-wide-chars")
+    assert row["fail_to_pass"] == task.spec.fail_to_pass and row["gold_source"].startswith("pypi:tabulate==")
+    assert row["instruction"] == task.spec.instruction and "FROM ${CLIGYM_BASE}" in row["gold_dockerfile"]
+    card = (tmp_path / "hf" / "README.md").read_text()
+    assert f"{len(chosen)} tasks" in card and "| tabulate |" in card and "load_from_disk" in card
+    done = subprocess.run(cli + ["import", str(tmp_path / "hf"), "--out", str(tmp_path / "back"), "--json"],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert sorted(json.loads(done.stdout)["imported"]) == sorted(p.name for p in chosen)
+    for folder in chosen:
+        back = tmp_path / "back" / folder.name
+        originals = sorted(p.relative_to(folder) for p in folder.rglob("*") if p.is_file())
+        assert sorted(p.relative_to(back) for p in back.rglob("*") if p.is_file()) == originals
+        for name in originals:
+            assert (back / name).read_bytes() == (folder / name).read_bytes(), f"{folder.name}/{name}"
+    again = subprocess.run(cli + ["import", str(tmp_path / "hf"), "--out", str(tmp_path / "back"), "--json"],
+                           capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert json.loads(again.stdout)["imported"] == [] and len(json.loads(again.stdout)["skipped"]) == len(
+        chosen
+    )
+
+
+def test_importing_a_dataset_that_is_not_a_cligym_task_set_is_one_clear_error(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    datasets.Dataset.from_list([{"text": "hello"}]).save_to_disk(str(tmp_path / "other"))
+    cli = [
+        sys.executable,
+        "-m",
+        "cligym_env.cli",
+        "tasks",
+        "import",
+        str(tmp_path / "other"),
+        "--out",
+        str(tmp_path / "t"),
+    ]
+    done = subprocess.run(
+        cli, capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "300"}
+    )
+    assert done.returncode == 1 and "not a cligym task set" in done.stderr and "Traceback" not in done.stderr
+    assert not any((tmp_path / "t").glob("*/task.yaml"))
