@@ -173,6 +173,48 @@ def gold_verify(
         raise CligymError(f"{len(failed)} of {len(results)} golds failed to verify: {', '.join(failed)}")
 
 
+@gold_app.command("new")
+def gold_new(
+    ref: Annotated[str, typer.Argument(help="A PyPI release: NAME==VERSION.")],
+    root: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder of golds to write into (default: ./tasks/gold if it exists, else cligym's)."
+        ),
+    ] = None,
+    verify: Annotated[bool, typer.Option(help="Build the image and verify the suite now.")] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Make a gold from a PyPI release: fetch its sdist, find its tests and test dependencies, write gold.yaml and
+    the Dockerfile, build the image offline and verify the suite (crates and Debian sources: by hand for now)."""
+    from cligym_env.gold import default_gold_root, load_gold
+    from cligym_env.gold_image import verify_gold
+    from cligym_env.golds.scaffold import scaffold_pypi
+
+    if ":" in ref or "==" not in ref:
+        raise CligymError(f"'{ref}': give a PyPI release as NAME==VERSION (crate and Debian golds: write gold.yaml "
+                          "by hand, as tasks/gold/rust-semver and tasks/gold/perl-try-tiny do)")  # fmt: skip
+    folder = scaffold_pypi(ref, root or default_gold_root(), _say)
+    result = {"gold": folder.name, "folder": str(folder), "verified": False}
+    if verify:
+        try:
+            record = verify_gold(load_gold(folder), progress=_say)
+        except CligymError as exc:
+            raise CligymError(
+                f"{folder / 'gold.yaml'} is written, but the suite does not pass yet: {exc}\nNext: edit its "
+                "test_command (deselect what needs the network or missing data: --deselect ID, -k 'not NAME') or "
+                f"its wheels (test dependencies), then run `cligym gold verify {folder.name}`"
+            ) from None
+        result |= {"verified": True, "image": record.image, "n_passing": len(record.passing),
+                   "n_failing": len(record.failing)}  # fmt: skip
+    human = f"wrote {folder}" + (
+        f"; {result['n_passing']} tests pass ({result['n_failing']} fail, left out of tasks)"
+        if verify
+        else ""
+    )
+    _emit(result, as_json, human)
+
+
 @gold_app.command("catalogue")
 def gold_catalogue(
     write: Annotated[

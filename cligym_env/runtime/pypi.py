@@ -42,6 +42,11 @@ def _pip(args: list[str], what: str) -> str:
     return proc.stdout
 
 
+def pip_output(args: list[str], what: str) -> str:
+    """Run pip with `args` on the host; its standard output (BuildError naming `what` when it fails)."""
+    return _pip(args, what)
+
+
 def fetch_sdist(requirement: str, dest: Path) -> Path:
     """Download the sdist of a pinned `name==version` into `dest` (cached: an existing file is reused)."""
     name, _, version = requirement.partition("==")
