@@ -69,6 +69,9 @@ class RunConfig(BaseModel):
     """Per-episode wall-clock limit in seconds (default: each task's timeouts.episode)."""
     hard: bool = False
     """Show instructions without their hint."""
+    warm_pool: int = 0
+    """Containers of each task's image kept started ahead of time (`Repair-v0`'s `warm_pool`): resets of
+    repeated tasks (`--k`, RL) skip the cold start."""
     options: dict[str, Any] = Field(default_factory=dict)
     """Policy options (llm: model, base_url, temperature, max_tokens, …); the api_key is never stored."""
 
@@ -278,7 +281,8 @@ def run_rollouts(config: RunConfig, progress: bool = True, stop: threading.Event
     def one(task, sample: int) -> dict:
         seed = config.seed + sample
         policy = make_policy(config.agent, task, **{**config.options, "seed": seed})
-        env = gym.make("cligym/Repair-v0", task=task, max_steps=config.max_steps, disable_env_checker=True)
+        env = gym.make("cligym/Repair-v0", task=task, max_steps=config.max_steps, warm_pool=config.warm_pool,
+                       disable_env_checker=True)  # fmt: skip
         try:
             result = play_episode(
                 env, policy, task, seed=seed, hard=config.hard, stop=stop,
@@ -322,6 +326,11 @@ def run_rollouts(config: RunConfig, progress: bool = True, stop: threading.Event
                 stop.set()
                 pool.shutdown(wait=False, cancel_futures=True)
                 raise
+            finally:
+                if config.warm_pool:  # the containers started ahead of time for episodes that will not come
+                    from cligym_env.runtime.pool import close_pools
+
+                    close_pools()
     if stop.is_set():
         summary["interrupted"] = True
     return summary

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import docker.errors
@@ -95,6 +96,44 @@ def test_close_removes_the_container() -> None:
     env.close()
     with pytest.raises(docker.errors.NotFound):
         docker_client().containers.get(container_id)
+
+
+def test_a_warm_pool_hands_out_fresh_containers_and_scores_them_like_cold_ones() -> None:
+    """`warm_pool=1`: after the first reset a replacement starts in the background; the next reset takes it.
+    It is a fresh start (nothing of the previous episode), passes the env checker, and is scored the same."""
+    from cligym_env.runtime.pool import close_pools, shared_pool
+
+    env = make(warm_pool=1, disable_env_checker=True, max_steps=5, command_timeout=5)
+    try:
+        check_env(env.unwrapped, skip_render_check=True)
+        env.reset(seed=0)
+        env.step("touch /tmp/left-by-episode-one")
+        pool, image = shared_pool(1), env.unwrapped._image
+        options = {"network": False, "workdir": "/testbed", "output_cap": env.unwrapped.output_cap,
+                   "default_timeout": env.unwrapped.command_timeout}  # fmt: skip
+        for _ in range(100):  # the replacement starts in the background
+            if pool.ready(image, **options):
+                break
+            time.sleep(0.1)
+        pooled = next(iter(pool._ready.values()))[0].container.id
+        first = env.unwrapped._session.container.id
+        env.reset(seed=0)
+        assert env.unwrapped._session.container.id == pooled != first
+        _, _, _, _, info = env.step("ls /tmp/left-by-episode-one")
+        assert info["exit_code"] != 0 and "No such file" in info["output"]
+        env.step(load_task(TASK).solution_script())
+        assert env.step("submit")[1] == 1.0
+        env.reset(seed=0)
+        _, reward, *_ = env.step("submit")  # left broken in a pooled container: still 0
+        assert reward == 0.0
+    finally:
+        env.close()
+        close_pools()
+    for _ in range(100):  # the reset's background removals finish
+        if not docker_client().containers.list(all=True, filters={"id": first}):
+            break
+        time.sleep(0.1)
+    assert not docker_client().containers.list(all=True, filters={"id": first})
 
 
 def test_sync_vector_env_steps_two_envs() -> None:

@@ -30,6 +30,9 @@ def run(
         float | None, typer.Option(help="Wall-clock seconds per episode (default: the task's).")
     ] = None,
     hard: Annotated[bool, typer.Option(help="Instructions without their hint.")] = False,
+    warm_pool: Annotated[
+        int, typer.Option(help="Containers per task image started ahead of time (faster resets with --k).")
+    ] = 0,
     model: Annotated[str | None, typer.Option(help="llm: model name (default $OPENAI_MODEL).")] = None,
     base_url: Annotated[str | None, typer.Option(help="llm: endpoint (default $OPENAI_BASE_URL).")] = None,
     temperature: Annotated[float | None, typer.Option(help="llm/hf: sampling temperature.")] = None,
@@ -63,7 +66,7 @@ def run(
                "tool_calls": tool_calls or None}  # fmt: skip
     config = RunConfig(
         agent=agent, tasks=[str(t) for t in tasks], out=str(out), split=split, split_by=split_by, limit=limit, k=k,
-        workers=workers, seed=seed, max_steps=max_steps, episode_timeout=episode_timeout, hard=hard,
+        workers=workers, seed=seed, max_steps=max_steps, episode_timeout=episode_timeout, hard=hard, warm_pool=warm_pool,
         options={key: value for key, value in options.items() if value is not None},
     )  # fmt: skip
     stop = threading.Event()
