@@ -62,7 +62,7 @@ def main() -> None:
     cold = statistics.median(rows["cold start (warm_pool=0)"])
     command = shlex.join(["python", "bench/reset_latency.py", *sys.argv[1:]])
     lines = [
-        START, "## Reset latency: cold start against the warm pool", "",
+        "## Reset latency: cold start against the warm pool", "",
         f"`{command}` on {platform.machine()}, {datetime.date.today()}: {args.n} episodes of "
         f"`{args.task.name}` per row, each one command and {args.episode_seconds:g} s of agent time.", "",
         "| reset | p50 | p90 | p50 ratio to cold |", "| --- | ---: | ---: | ---: |",
@@ -70,7 +70,6 @@ def main() -> None:
     for label, times in rows.items():
         p50, p90 = statistics.median(times), statistics.quantiles(times, n=10)[-1]
         lines.append(f"| {label} | {p50 * 1000:.0f} ms | {p90 * 1000:.0f} ms | {cold / p50:.1f}x |")
-    lines += ["", END]
     section = "\n".join(lines)
     print(section)
     if args.write:

@@ -106,7 +106,6 @@ def main() -> None:
     command = shlex.join(["python", "bench/task_index.py", *sys.argv[1:]])
     labels = list(next(iter(rows.values())))
     lines = [
-        START,
         "## Loading a task set: the index against reading every task.yaml",
         "",
         f"`{command}` on {platform.machine()}, {datetime.date.today()}, fresh Python processes (imports "
@@ -122,7 +121,6 @@ def main() -> None:
             ratio = row["baseline"] / row[label]
             cells.append(f"{row[label]:.2f} s" + ("" if label == "baseline" else f" ({ratio:.1f}x)"))
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    lines += ["", END]
     section = "\n".join(lines)
     print(section)
     if args.write:
