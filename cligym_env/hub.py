@@ -43,6 +43,8 @@ def task_row(task: Task, licenses: dict[str, str]) -> dict:
 
     spec = task.spec
     gold = load_gold(spec.gold)
+    if spec.gold not in licenses:  # read once per gold, not once per task
+        licenses[spec.gold] = gold_license(spec.gold)
     source = gold.spec.source
     reference = source.pypi or source.crate or source.debian or ""
     kind = "pypi" if source.pypi else "crate" if source.crate else "debian"
@@ -63,7 +65,7 @@ def task_row(task: Task, licenses: dict[str, str]) -> dict:
         ] if files.is_dir() else [],
         "gold_dockerfile": gold.dockerfile.read_text(encoding="utf-8"),
         "gold_source": f"{kind}:{reference}", "gold_version": gold.spec.version,
-        "gold_license": licenses.setdefault(spec.gold, gold_license(spec.gold)),
+        "gold_license": licenses[spec.gold],
     }  # fmt: skip
 
 

@@ -169,19 +169,8 @@ class PatchedFunction(FaultFamily):
         out = []
         for path, source in sources.items():
             sites = mutation_sites(source)
-            if (
-                coverage.tests
-            ):  # only lines some tests run, and not every test: else nobody or everybody notices
-                sites = [s for s in sites if _aimed(coverage, path, s)]
-                # Sites run by the same tests would mostly fail the same tests: near-duplicates of each other.
-                by_tests: dict[tuple, int] = {}
-                kept = []
-                for site in sites:
-                    key = tuple(coverage.reach(path, site.line, site.statement)[1])
-                    by_tests[key] = by_tests.get(key, 0) + 1
-                    if by_tests[key] <= SITES_PER_REACH:
-                        kept.append(site)
-                sites = kept
+            if coverage.tests:  # lines some tests run, not all: else nobody or everybody notices
+                sites = _aimed(coverage, path, sites)
             for site in sites[:MAX_SITES_PER_MODULE]:
                 out.append(f"{path}:{site.line}:{site.nth}:{site.kind}")
         return out
@@ -207,11 +196,20 @@ class PatchedFunction(FaultFamily):
         return dataclasses.replace(fault, watch=tuple(watch))
 
 
-def _aimed(coverage, path: str, site: Site) -> bool:
-    """The site's line ran in some tests, in at most `MAX_REACH` of them, and never outside a test (a line run
-    at import time reaches every test)."""
-    count, _ids, outside = coverage.reach(path, site.line, site.statement)
-    return 0 < count <= MAX_REACH * len(coverage.tests) and not outside
+def _aimed(coverage, path: str, sites: list[Site]) -> list[Site]:
+    """The sites whose line ran in some tests, in at most `MAX_REACH` of them, and never outside a test (a line
+    run at import time reaches every test); at most `SITES_PER_REACH` per set of tests that run them (sites run
+    by the same tests would mostly fail the same tests: near-duplicates of each other)."""
+    by_tests: dict[tuple, int] = {}
+    kept = []
+    for site in sites:
+        count, ids, outside = coverage.reach(path, site.line, site.statement)
+        if not 0 < count <= MAX_REACH * len(coverage.tests) or outside:
+            continue
+        by_tests[tuple(ids)] = by_tests.get(tuple(ids), 0) + 1
+        if by_tests[tuple(ids)] <= SITES_PER_REACH:
+            kept.append(site)
+    return kept
 
 
 class PatchedDependency(PatchedFunction):
