@@ -33,7 +33,8 @@ WHEEL_TARGET_ARGS = [
 ]
 
 
-def _pip(args: list[str], what: str) -> str:
+def pip_output(args: list[str], what: str) -> str:
+    """Run pip with `args` on the host; its standard output (BuildError naming `what` when it fails)."""
     cmd = [sys.executable, "-m", "pip", "--disable-pip-version-check", *args]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -42,18 +43,13 @@ def _pip(args: list[str], what: str) -> str:
     return proc.stdout
 
 
-def pip_output(args: list[str], what: str) -> str:
-    """Run pip with `args` on the host; its standard output (BuildError naming `what` when it fails)."""
-    return _pip(args, what)
-
-
 def fetch_sdist(requirement: str, dest: Path) -> Path:
     """Download the sdist of a pinned `name==version` into `dest` (cached: an existing file is reused)."""
     name, _, version = requirement.partition("==")
     found = _find_sdist(dest, name, version)
     if found:
         return found
-    _pip(
+    pip_output(
         ["download", "--no-deps", "--no-binary", name, requirement, "-d", str(dest)],
         f"downloading sdist {requirement}",
     )
@@ -83,7 +79,7 @@ def build_wheel(sdist: Path, dest: Path) -> Path:
             return wheel
     # A private output folder: builds running in parallel must not see each other's wheels.
     with tempfile.TemporaryDirectory(prefix=".build-", dir=dest) as tmp:
-        _pip(["wheel", "--no-deps", "-w", tmp, str(sdist)], f"building a wheel from {sdist.name}")
+        pip_output(["wheel", "--no-deps", "-w", tmp, str(sdist)], f"building a wheel from {sdist.name}")
         built = sorted(Path(tmp).glob("*.whl"))
         if not built:
             raise BuildError(f"pip wheel produced no wheel for {sdist.name}")
@@ -97,7 +93,7 @@ def download_wheels(requirements: list[str], dest: Path) -> list[Path]:
     """Download binary wheels for the image's Python of `requirements` and all their dependencies into `dest`."""
     if not requirements:
         return []
-    out = _pip(
+    out = pip_output(
         ["download", *WHEEL_TARGET_ARGS, "-d", str(dest), *requirements], f"downloading wheels {requirements}"
     )
     return sorted(dest.glob("*.whl")) if out is not None else []

@@ -53,6 +53,7 @@ class Context:
     texts: dict[str, str | None] = field(default_factory=dict)
     """Files read from the pristine container, by path (None: absent or too large); see `source._read_files`."""
     _coverage: Coverage | None = None
+    _files_read: frozenset[str] | None = None
 
     def coverage(self) -> Coverage:
         """The gold suite's traced run (which tests reach which library line, file and program), read once."""
@@ -83,7 +84,9 @@ class Context:
             return True
         count, _ids, outside = coverage.opened(key)
         if count == 0 and not outside:
-            return key in set(self.probe.runtime.get("files_read") or [])
+            if self._files_read is None:
+                self._files_read = frozenset(self.probe.runtime.get("files_read") or ())
+            return key in self._files_read
         return 0 < count <= max_share * len(coverage.tests) and not outside
 
     def owner(self, path: str) -> str | None:
